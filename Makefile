@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+.PHONY: demo test lint bench clean install
+
+install: $(STAMP)
+
+# Reinstall whenever pyproject.toml changes; the stamp keeps `make test` fast otherwise.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@rm -rf out && mkdir -p out
+	$(BIN)/convkit info sample_images
+	$(BIN)/convkit grayscale sample_images --resize 512x512 --out-dir out/gray -j $(JOBS)
+	$(BIN)/convkit filter sample_images --gray -k sobel-x -k sobel-y -k laplacian -k sharpen --out-dir out/filter -j $(JOBS)
+	$(BIN)/convkit shape-calc --input 512 --kernel 15 --stride 1 --padding 0
+	@echo
+	@echo "Results are in $(CURDIR)/out/ (gray/, filter/)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check convkit tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_opencv.py
+
+clean:
+	rm -rf out .pytest_cache build *.egg-info

@@ -1,0 +1,355 @@
+"""``convkit info``, ``convkit grayscale`` and ``convkit filter``.
+
+Each command: prepare the inputs and options, hand a transform to the core pipeline, report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from convkit import kernels as kernel_lib
+from convkit.batch import BatchReport, default_jobs, run_batch
+from convkit.cli import report
+from convkit.cli.options import (
+    DEFAULTS,
+    FailFast,
+    Format,
+    Images,
+    InPlace,
+    Jobs,
+    Json,
+    MaxPixels,
+    Name,
+    OutDir,
+    Output,
+    Quiet,
+    Recursive,
+)
+from convkit.errors import UsageError
+from convkit.imageio import OutputPlan, Source, collect_sources, read_image
+from convkit.pipeline import RawPlan, Result, run_images
+
+
+def _sources(images: list[str] | None, recursive: bool, quiet: bool) -> list[Source]:
+    if not images:
+        raise UsageError("no input images given (see --help)")
+    collected = collect_sources(images, recursive=recursive)
+    if not quiet:
+        for text in collected.notes:
+            report.note(text)
+    if not collected.sources:
+        raise UsageError("no images found in the inputs given")
+    return collected.sources
+
+
+def _plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
+    return OutputPlan(
+        output=output,
+        out_dir=out_dir,
+        template=name,
+        fmt=fmt,
+        in_place=in_place,
+        stdout_is_tty=sys.stdout.isatty(),
+    )
+
+
+def _finish(result: BatchReport, *, quiet: bool, verb: str = "written") -> None:
+    if result.inputs > 1 and not quiet:
+        report.summary(result, verb=verb)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
+    with report.progress(len(sources), "images") as tick:
+        result = run_images(
+            sources,
+            whats,
+            transform,
+            plan,
+            raw=raw,
+            max_pixels=max_pixels,
+            jobs=jobs or default_jobs(),
+            fail_fast=fail_fast,
+            on_error=lambda exc: report.error(str(exc)),
+            on_done=tick,
+        )
+    _finish(result, quiet=quiet)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512x384"`` (or a single ``"512"`` for a square) to ``(width, height)``."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*", text)
+    if not match:
+        raise UsageError(f"--resize expects WIDTHxHEIGHT such as 512x512, got {text!r}")
+    width = int(match.group(1))
+    height = int(match.group(2) or width)
+    if width < 1 or height < 1:
+        raise UsageError(f"--resize needs a positive size, got {text!r}")
+    return width, height
+
+
+# --------------------------------------------------------------------------- info
+
+
+def info(
+    images: Images = None,
+    json_out: Json = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
+    quiet: Quiet = False,
+) -> None:
+    """Shape, dtype, pixel count, first pixel and channel statistics of each image.
+
+    Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
+    for several.
+    """
+    from convkit.info import image_info
+
+    sources = _sources(images, recursive, quiet)
+
+    def work(source: Source) -> dict:
+        return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
+
+    with report.progress(len(sources), "images") as tick:
+        result = run_batch(
+            sources,
+            work,
+            jobs=jobs or default_jobs(),
+            fail_fast=fail_fast,
+            on_error=lambda exc: report.error(str(exc)),
+            on_done=tick,
+        )
+    infos = [r for r in result.results if r is not None]
+    if json_out:
+        payload = infos[0] if len(sources) == 1 and infos else infos
+        print(json.dumps(payload, indent=2))
+    elif infos:
+        _print_info_table(infos)
+    _finish(result, quiet=quiet, verb="read")
+
+
+def _print_info_table(infos: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Images", title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("shape (H, W, C)")
+    table.add_column("dtype")
+    table.add_column("pixels", justify="right")
+    table.add_column("first pixel")
+    table.add_column("channel: min / max / mean")
+    table.add_column("gray length", justify="right")
+    for item in infos:
+        stats = "\n".join(
+            f"{c['name']}: {c['min']} / {c['max']} / {c['mean']:.2f}" for c in item["channels"]
+        )
+        first = f"{item['channel_order']} {tuple(item['first_pixel'])}"
+        table.add_row(
+            item["path"],
+            "(" + ", ".join(map(str, item["shape"])) + ")",
+            item["dtype"],
+            f"{item['pixels']:,}",
+            first,
+            stats,
+            f"{item['gray_length']:,}",
+        )
+    Console().print(table)
+
+
+# --------------------------------------------------------------------------- grayscale
+
+
+def grayscale(
+    images: Images = None,
+    output: Output = None,
+    out_dir: OutDir = None,
+    resize: Annotated[
+        str | None,
+        typer.Option("--resize", help="Resize to WIDTHxHEIGHT (e.g. 512x512) after converting.",
+                     show_default=False),
+    ] = None,
+    interpolation: Annotated[
+        str,
+        typer.Option("--interpolation",
+                     help="area (best for shrinking), linear, cubic, nearest or lanczos."),
+    ] = "area",
+    keep_aspect: Annotated[
+        bool, typer.Option("--keep-aspect", help="Fit inside WIDTHxHEIGHT, keeping the aspect ratio.")
+    ] = False,
+    name: Name = DEFAULTS["name"],
+    fmt: Format = None,
+    in_place: InPlace = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
+    quiet: Quiet = False,
+) -> None:
+    """Convert images to one gray channel with OpenCV (0.299 R + 0.587 G + 0.114 B).
+
+    Gray inputs pass through unchanged, 16-bit stays 16-bit, alpha is dropped. Results are
+    named {stem}_gray.png in --out-dir.
+
+    Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
+    """
+    from convkit.ops import INTERPOLATIONS, resize as resize_image, to_gray
+
+    if interpolation not in INTERPOLATIONS:
+        raise UsageError(f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    size = parse_size(resize) if resize else None
+    if keep_aspect and size is None:
+        raise UsageError("--keep-aspect needs --resize WIDTHxHEIGHT")
+    sources = _sources(images, recursive, quiet)
+
+    def transform(image: np.ndarray) -> list[Result]:
+        gray = to_gray(image)
+        if size is not None:
+            gray = resize_image(gray, *size, interpolation=interpolation, keep_aspect=keep_aspect)
+        return [Result("gray", gray)]
+
+    _run(sources, ["gray"], transform, _plan(output, out_dir, name, fmt, in_place),
+         max_pixels=max_pixels, jobs=jobs, fail_fast=fail_fast, quiet=quiet)
+
+
+# --------------------------------------------------------------------------- filter
+
+
+def _list_kernels() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Kernels for -k (applied as correlation, like cv2.filter2D)",
+                  title_justify="left", show_lines=True)
+    table.add_column("name")
+    table.add_column("what it does")
+    table.add_column("matrix")
+    for key, desc, matrices in kernel_lib.list_presets():
+        shown = "\n\n".join(_format_matrix(m) for m in matrices)
+        table.add_row(key, desc, shown)
+    Console().print(table)
+
+
+def _format_matrix(matrix: np.ndarray) -> str:
+    if np.allclose(matrix, np.round(matrix)):
+        cells = [[f"{int(round(v))}" for v in row] for row in matrix]
+    else:
+        cells = [[f"{v:.3f}" for v in row] for row in matrix]
+    width = max(len(c) for row in cells for c in row)
+    return "\n".join(" ".join(c.rjust(width) for c in row) for row in cells)
+
+
+def filter_(
+    images: Images = None,
+    kernel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kernel", "-k",
+            help="A preset (sobel-x, gaussian:5, ...), an inline matrix \"1,0,-1;2,0,-2;1,0,-1\", "
+            "or a .txt/.csv/.npy file. Repeat for one output per kernel.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Output = None,
+    out_dir: OutDir = None,
+    gray: Annotated[bool, typer.Option("--gray", help="Convert to gray before filtering.")] = False,
+    border: Annotated[
+        str,
+        typer.Option("--border", help="Pixels beyond the edge: reflect101 (gfedcb|abcdefgh), "
+                     "reflect (fedcba|abcdefgh), replicate (aaaaaa|abcdefgh) or constant (zeros)."),
+    ] = "reflect101",
+    normalize: Annotated[
+        bool, typer.Option("--normalize", help="Divide the kernel by its sum when that is not zero.")
+    ] = False,
+    convolve: Annotated[
+        bool,
+        typer.Option("--convolve", help="Flip the kernel for a true convolution "
+                     "(filter2D itself computes a correlation)."),
+    ] = False,
+    range_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--range",
+            help="How the float response becomes pixels: clip (saturate, as ddepth=-1: negative "
+            "edges vanish), abs (magnitude: edges of both signs) or rescale (min..max to the full "
+            "range). Default: abs for zero-sum kernels (Sobel, Laplacian...), clip for the rest.",
+            show_default=False,
+        ),
+    ] = None,
+    raw: Annotated[
+        Path | None,
+        typer.Option("--raw", help="Also save the float32 response, unclipped: FILE.npy for one "
+                     "result, or a folder for one .npy per result.", show_default=False),
+    ] = None,
+    list_kernels: Annotated[
+        bool, typer.Option("--list-kernels", help="Show every preset with its matrix and exit.")
+    ] = False,
+    name: Name = DEFAULTS["name"],
+    fmt: Format = None,
+    in_place: InPlace = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
+    quiet: Quiet = False,
+) -> None:
+    """Filter images with cv2.filter2D, one result per kernel.
+
+    cv2.filter2D computes a CORRELATION: the kernel is applied as written, not flipped
+    (--convolve flips it). Colour images are filtered per channel (alpha is kept); --gray
+    converts first. Results are named {stem}_{kernel}.png in --out-dir.
+
+    Example: convkit filter cat.jpg --gray -k sobel-x -k sobel-y --out-dir edges/
+    """
+    from convkit.ops import BORDERS, filter2d, merge_alpha, split_alpha, to_gray
+    from convkit.render import RANGE_MODES, to_pixels
+
+    if list_kernels:
+        _list_kernels()
+        return
+    if not kernel:
+        raise UsageError("give at least one kernel with -k (see --list-kernels)")
+    if border not in BORDERS:
+        raise UsageError(f"--border must be one of {', '.join(BORDERS)}, got {border!r}")
+    if range_mode is not None and range_mode not in RANGE_MODES:
+        raise UsageError(f"--range must be one of {', '.join(RANGE_MODES)}, got {range_mode!r}")
+    kernels = _unique_names(
+        [k for i, arg in enumerate(kernel, 1) for k in kernel_lib.parse_kernels(arg, position=i)]
+    )
+    sources = _sources(images, recursive, quiet)
+
+    def transform(image: np.ndarray) -> list[Result]:
+        if gray:
+            image = to_gray(image)
+        color, alpha = split_alpha(image)
+        results = []
+        for k in kernels:
+            response = filter2d(color, k.matrix, border=border, normalize=normalize, convolve=convolve)
+            mode = range_mode or ("abs" if k.is_zero_sum else "clip")
+            pixels = merge_alpha(to_pixels(response, mode, color.dtype), alpha)
+            results.append(Result(k.name, pixels, response if raw is not None else None))
+        return results
+
+    _run(sources, [k.name for k in kernels], transform, _plan(output, out_dir, name, fmt, in_place),
+         raw=RawPlan(raw) if raw is not None else None,
+         max_pixels=max_pixels, jobs=jobs, fail_fast=fail_fast, quiet=quiet)
+
+
+def _unique_names(kernels: list[kernel_lib.Kernel]) -> list[kernel_lib.Kernel]:
+    seen: dict[str, int] = {}
+    out = []
+    for k in kernels:
+        count = seen.get(k.name, 0) + 1
+        seen[k.name] = count
+        out.append(k if count == 1 else kernel_lib.Kernel(f"{k.name}-{count}", k.matrix))
+    return out

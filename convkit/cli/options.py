@@ -1,0 +1,83 @@
+"""Options shared by the image commands, declared once (Typer ``Annotated`` aliases)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convkit.imageio import DEFAULT_MAX_PIXELS, DEFAULT_NAME_TEMPLATE
+
+_IO = "Input and output"
+_BATCH = "Batch"
+
+Images = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Image files, directories (their images), quoted globs ('photos/*.jpg', "
+        "'**/*.png'), or - to read one image from stdin.",
+        show_default=False,
+    ),
+]
+Recursive = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of directories.", rich_help_panel=_IO)
+]
+Output = Annotated[
+    str | None,
+    typer.Option(
+        "--output", "-o",
+        help="Output file for a single input and result; - writes to stdout (PNG unless --format).",
+        show_default=False, rich_help_panel=_IO,
+    ),
+]
+OutDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--out-dir", "-d",
+        help="Folder for the results of any number of inputs (created if missing).",
+        show_default=False, rich_help_panel=_IO,
+    ),
+]
+Name = Annotated[
+    str,
+    typer.Option(
+        "--name",
+        help="File-name template in --out-dir; fields {stem} {what} {ext} {index}.",
+        rich_help_panel=_IO,
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format", "-f",
+        help="Output format: png, jpg, tiff, bmp, webp, ppm. Default: from the -o suffix, else png.",
+        show_default=False, rich_help_panel=_IO,
+    ),
+]
+InPlace = Annotated[
+    bool,
+    typer.Option("--in-place", help="Allow a result to replace its own input file.", rich_help_panel=_IO),
+]
+MaxPixels = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels", min=1,
+        help="Refuse images with more pixels than this, read from the header before decoding.",
+        rich_help_panel=_IO,
+    ),
+]
+Jobs = Annotated[
+    int | None,
+    typer.Option("--jobs", "-j", min=1, help="Images processed in parallel [default: all cores].",
+                 show_default=False, rich_help_panel=_BATCH),
+]
+FailFast = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop at the first input that fails.", rich_help_panel=_BATCH)
+]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No notes or closing summary on stderr.", rich_help_panel=_BATCH)
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+
+DEFAULTS = {"name": DEFAULT_NAME_TEMPLATE, "max_pixels": DEFAULT_MAX_PIXELS}

@@ -1,0 +1,63 @@
+"""Everything the command line says to a person goes through here, on stderr.
+
+stdout carries only data (images with ``-o -``, JSON, tables asked for); diagnostics,
+progress and summaries go to stderr so pipelines and CI logs stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from convkit.batch import BatchReport
+
+
+def error(message: str) -> None:
+    print(f"convkit: error: {message}", file=sys.stderr, flush=True)
+
+
+def note(message: str) -> None:
+    print(f"convkit: note: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def progress(total: int, description: str) -> Iterator[Callable[[], None] | None]:
+    """Yield a callback that advances a transient Rich progress bar, or ``None``.
+
+    The bar appears only for more than one input and only when stderr is a terminal:
+    a CI log or a redirected stderr gets nothing.
+    """
+    if total <= 1 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def summary(report: BatchReport, *, verb: str) -> None:
+    """One closing line for a batch: how many inputs, how many outputs, how many failed."""
+    n = report.inputs
+    parts = [f"{n} image{'s' if n != 1 else ''}"]
+    if report.outputs:
+        parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
+    if report.failed:
+        parts.append(f"{report.failed} failed")
+    if report.stopped_early:
+        parts.append("stopped at the first failure (--fail-fast)")
+    print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)

@@ -1,0 +1,138 @@
+"""Read each input, transform it, write every result: the loop behind the image commands.
+
+A command supplies a *transform*, ``image -> list[Result]``; this module reads the inputs,
+writes each result to the target the :class:`~convkit.imageio.OutputPlan` chose (atomically,
+or to stdout), optionally saves the float responses as ``.npy``, and runs it all through
+:func:`convkit.batch.run_batch`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from convkit.batch import BatchReport, run_batch
+from convkit.errors import ConvkitError, ImageWriteError, UsageError
+from convkit.imageio import (
+    DEFAULT_MAX_PIXELS,
+    OutputPlan,
+    Source,
+    Target,
+    encode_image,
+    read_image,
+    write_atomic,
+    write_stdout,
+)
+
+
+@dataclass
+class Result:
+    """One output of a transform: ``what`` names it (``gray``, ``sobel-x``); ``raw`` is the
+    unclipped float32 response to save with ``--raw``, when there is one."""
+
+    what: str
+    image: np.ndarray
+    raw: np.ndarray | None = None
+
+
+Transform = Callable[[np.ndarray], list[Result]]
+
+
+@dataclass
+class RawPlan:
+    """Where ``--raw`` puts float32 arrays: one ``.npy`` file (a single result), or a folder
+    where each result's array takes its image's file name with a ``.npy`` suffix."""
+
+    path: Path
+
+    @property
+    def is_file(self) -> bool:
+        return self.path.suffix.lower() == ".npy"
+
+    def validate(self, n_results: int) -> None:
+        if self.is_file and n_results != 1:
+            raise UsageError(
+                f"--raw {self.path} names one file, but this run makes {n_results} results; "
+                "give --raw a folder instead"
+            )
+
+    def target(self, image_target: Target, what: str, source: Source) -> Path:
+        if self.is_file:
+            return self.path
+        if image_target.path is not None:
+            name = image_target.path.with_suffix(".npy").name
+        else:
+            name = f"{source.stem}_{what}.npy"
+        return self.path / source.rel.parent / name
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    _ensure_folder(path.parent, created_ok=True)
+    write_atomic(path, buf.getvalue())
+
+
+def _ensure_folder(folder: Path, *, created_ok: bool) -> None:
+    if folder.is_dir() or not created_ok:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageWriteError(f"cannot create folder: {exc.strerror}", path=str(folder)) from None
+
+
+def run_images(
+    sources: Sequence[Source],
+    whats: Sequence[str],
+    transform: Transform,
+    plan: OutputPlan,
+    *,
+    raw: RawPlan | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    jobs: int = 1,
+    fail_fast: bool = False,
+    on_error: Callable[[ConvkitError], None] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> BatchReport[int]:
+    """Run ``transform`` over ``sources`` and write its results; return the batch report.
+
+    ``whats`` lists every result name the transform can produce, so that all output paths
+    are checked (no collisions, no input overwritten) before the first image is read.
+    """
+    targets = plan.validate(sources, whats)
+    if raw is not None:
+        raw.validate(len(sources) * len(whats))
+    create_folders = plan.out_dir is not None
+
+    def work(index: int) -> int:
+        source = sources[index]
+        image = read_image(source, max_pixels=max_pixels)
+        written = 0
+        for result in transform(image):
+            target = targets[(index, result.what)]
+            data = encode_image(result.image, target.fmt, name=target.display)
+            if target.path is None:
+                write_stdout(data)
+            else:
+                _ensure_folder(target.path.parent, created_ok=create_folders)
+                write_atomic(target.path, data)
+            written += 1
+            if raw is not None and result.raw is not None:
+                save_npy(raw.target(target, result.what, source), result.raw)
+                written += 1
+        return written
+
+    return run_batch(
+        range(len(sources)),
+        work,
+        jobs=jobs,
+        fail_fast=fail_fast,
+        count_outputs=lambda n: n,
+        on_error=on_error,
+        on_done=on_done,
+    )
