@@ -217,7 +217,7 @@ def decode_image(
     if kind == "jpeg" and not _jpeg_is_complete(data):
         raise ImageReadError("truncated JPEG (no end-of-image marker)", path=name)
 
-    cv2 = _cv2(max_pixels)
+    cv2 = import_cv2(max_pixels)
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -241,23 +241,29 @@ def decode_image(
     return image
 
 
-_cv2_module = None
+_CV2_MODULE = None
 
 
-def _cv2(max_pixels: int = DEFAULT_MAX_PIXELS):
+def import_cv2(max_pixels: int = DEFAULT_MAX_PIXELS):
     """Import OpenCV on first use (``shape-calc`` and ``--help`` never pay for it).
+
+    Thread-safe enough: a second import in a racing thread returns the same module.
 
     OpenCV has its own decoder limit (2**30 pixels), read once at first use; raise it when
     the user's limit is higher so that ``--max-pixels`` really is the limit.
     """
-    global _cv2_module
-    if _cv2_module is None:
+    global _CV2_MODULE
+    if _CV2_MODULE is None:
         if max_pixels > 1 << 30:
             os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_pixels))
+        # OpenCV logs its own warnings ("PNG input buffer is incomplete") on stderr; convkit
+        # reports every failure itself in one line, so keep OpenCV quiet unless debugging.
+        if os.environ.get("CONVKIT_DEBUG", "") in ("", "0"):
+            os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
         import cv2
 
-        _cv2_module = cv2
-    return _cv2_module
+        _CV2_MODULE = cv2
+    return _CV2_MODULE
 
 
 def _cv_reason(exc: Exception) -> str:
@@ -459,7 +465,7 @@ def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>")
             f"(use --format png or tiff for 16-bit results)",
             path=name,
         )
-    cv2 = _cv2()
+    cv2 = import_cv2()
     try:
         ok, buf = cv2.imencode(suffix, image)
     except cv2.error as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from convkit.errors import UsageError
-from convkit.imageio import _cv2
+from convkit.imageio import import_cv2
 
 INTERPOLATIONS = ("area", "linear", "cubic", "nearest", "lanczos")
 BORDERS = ("reflect101", "reflect", "replicate", "constant")
@@ -22,7 +22,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim == 2:
         return image
-    cv2 = _cv2()
+    cv2 = import_cv2()
     code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
     return cv2.cvtColor(image, code)
 
@@ -54,7 +54,7 @@ def resize(
         width, height = fit_size(image.shape[1], image.shape[0], width, height)
     if (image.shape[1], image.shape[0]) == (width, height):
         return image
-    cv2 = _cv2()
+    cv2 = import_cv2()
     flag = {
         "area": cv2.INTER_AREA,
         "linear": cv2.INTER_LINEAR,
@@ -99,7 +99,7 @@ def filter2d(
     """
     if border not in BORDERS:
         raise UsageError(f"unknown border {border!r} (known: {', '.join(BORDERS)})")
-    cv2 = _cv2()
+    cv2 = import_cv2()
     k = np.asarray(kernel, dtype=np.float32)
     if normalize:
         total = float(np.asarray(kernel, dtype=np.float64).sum())

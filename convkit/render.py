@@ -19,26 +19,39 @@ from __future__ import annotations
 import numpy as np
 
 from convkit.errors import UsageError
+from convkit.imageio import import_cv2
 
 RANGE_MODES = ("clip", "abs", "rescale")
 
 
 def to_pixels(response: np.ndarray, mode: str, dtype: np.dtype | type = np.uint8) -> np.ndarray:
-    """Map a float response to ``dtype`` (uint8 or uint16) pixels with ``mode``."""
+    """Map a float response to ``dtype`` (uint8 or uint16) pixels with ``mode``.
+
+    Rounding is half to even, then saturation: OpenCV's ``saturate_cast``. OpenCV does the
+    common cases (it is several times faster than the equivalent NumPy); NumPy does the rest
+    with the same arithmetic.
+    """
     if mode not in RANGE_MODES:
         raise UsageError(f"unknown range mode {mode!r} (known: {', '.join(RANGE_MODES)})")
     dtype = np.dtype(dtype)
-    top = float(np.iinfo(dtype).max)
+    if dtype not in (np.uint8, np.uint16):
+        raise UsageError(f"pixels must be uint8 or uint16, got {dtype}")
     values = np.asarray(response, dtype=np.float32)
-    if mode == "abs":
-        values = np.abs(values)
-    elif mode == "rescale":
+    top = float(np.iinfo(dtype).max)
+    few_channels = values.ndim == 2 or (values.ndim == 3 and values.shape[2] <= 4)
+    if mode == "rescale":
         low, high = float(values.min()), float(values.max())
         if high > low:
             values = (values - low) * np.float32(top / (high - low))
         else:
             values = np.zeros_like(values)
-    # Round half to even, then saturate: OpenCV's saturate_cast.
+    elif mode == "abs":
+        if dtype == np.uint8 and few_channels:
+            return import_cv2().convertScaleAbs(values)
+        values = np.abs(values)
+    if few_channels:
+        cv2 = import_cv2()
+        return cv2.add(values, 0.0, dtype=cv2.CV_8U if dtype == np.uint8 else cv2.CV_16U)
     out = np.rint(values)
     np.clip(out, 0, top, out=out)
     return out.astype(dtype)
