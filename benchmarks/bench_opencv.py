@@ -88,13 +88,16 @@ def make_data(work: Path, n_small: int) -> tuple[Path, Path]:
 
 def timed(cmd: list[str] | str, *, shell: bool = False) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, shell=shell, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, shell=shell, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
 def per_file_loop(tool_args, src: Path, dst: Path) -> str:
     """A shell loop running one external process per file, as a person would script it."""
-    return f'for f in "{src}"/*.jpg; do b=$(basename "$f" .jpg); {tool_args("$f", f"{dst}/$b.png")}; done'
+    step = tool_args("$f", f"{dst}/$b.png")
+    return f'for f in "{src}"/*.jpg; do b=$(basename "$f" .jpg); {step}; done'
 
 
 def main() -> None:
@@ -113,8 +116,12 @@ def main() -> None:
         out = work / "out"
         out.mkdir()
         scripts = {}
-        for name, text in [("one_gray", ONE_GRAY), ("one_sobel", ONE_SOBEL),
-                           ("pool_gray", POOL_GRAY), ("pool_sobel", POOL_SOBEL)]:
+        for name, text in [
+            ("one_gray", ONE_GRAY),
+            ("one_sobel", ONE_SOBEL),
+            ("pool_gray", POOL_GRAY),
+            ("pool_sobel", POOL_SOBEL),
+        ]:
             scripts[name] = work / f"{name}.py"
             scripts[name].write_text(text)
         mat = work / "sobel_y.mat"
@@ -134,34 +141,63 @@ def main() -> None:
         }
         single_sobel = {
             "opencv script": lambda: timed([PY, str(scripts["one_sobel"]), str(big), f"{o}/a.png"]),
-            "convkit": lambda: timed([*CONVKIT, "filter", str(big), "-k", "sobel-y", "-o", f"{o}/b.png"]),
+            "convkit": lambda: timed(
+                [*CONVKIT, "filter", str(big), "-k", "sobel-y", "-o", f"{o}/b.png"]
+            ),
         }
         batch_gray = {
-            "opencv 2-process pool": lambda: timed([PY, str(scripts["pool_gray"]), str(folder), fresh("pg")]),
-            "convkit -j 2": lambda: timed([*CONVKIT, "grayscale", str(folder), "-d", fresh("cg"), "-j", "2"]),
+            "opencv 2-process pool": lambda: timed(
+                [PY, str(scripts["pool_gray"]), str(folder), fresh("pg")]
+            ),
+            "convkit -j 2": lambda: timed(
+                [*CONVKIT, "grayscale", str(folder), "-d", fresh("cg"), "-j", "2"]
+            ),
         }
         batch_sobel = {
-            "opencv 2-process pool": lambda: timed([PY, str(scripts["pool_sobel"]), str(folder), fresh("ps")]),
+            "opencv 2-process pool": lambda: timed(
+                [PY, str(scripts["pool_sobel"]), str(folder), fresh("ps")]
+            ),
             "convkit -j 2": lambda: timed(
-                [*CONVKIT, "filter", str(folder), "-k", "sobel-y", "-d", fresh("cs"), "-j", "2"]),
+                [*CONVKIT, "filter", str(folder), "-k", "sobel-y", "-d", fresh("cs"), "-j", "2"]
+            ),
         }
         if have_vips:
-            single_gray["vips"] = lambda: timed(["vips", "colourspace", str(big), f"{o}/c.png", "b-w"])
+            single_gray["vips"] = lambda: timed(
+                ["vips", "colourspace", str(big), f"{o}/c.png", "b-w"]
+            )
             single_sobel["vips"] = lambda: timed(["vips", "conv", str(big), f"{o}/c.png", str(mat)])
-            batch_gray["vips per file"] = lambda: timed(per_file_loop(
-                lambda s, d: f'vips colourspace "{s}" "{d}" b-w', folder, fresh("vg")), shell=True)
-            batch_sobel["vips per file"] = lambda: timed(per_file_loop(
-                lambda s, d: f'vips conv "{s}" "{d}" {mat}', folder, fresh("vs")), shell=True)
+            batch_gray["vips per file"] = lambda: timed(
+                per_file_loop(
+                    lambda s, d: f'vips colourspace "{s}" "{d}" b-w', folder, fresh("vg")
+                ),
+                shell=True,
+            )
+            batch_sobel["vips per file"] = lambda: timed(
+                per_file_loop(lambda s, d: f'vips conv "{s}" "{d}" {mat}', folder, fresh("vs")),
+                shell=True,
+            )
         if magick:
-            single_gray["imagemagick"] = lambda: timed([magick, str(big), "-colorspace", "Gray", f"{o}/d.png"])
+            single_gray["imagemagick"] = lambda: timed(
+                [magick, str(big), "-colorspace", "Gray", f"{o}/d.png"]
+            )
             kernel = "3x3: -1,-2,-1 0,0,0 1,2,1"
             single_sobel["imagemagick"] = lambda: timed(
-                [magick, str(big), "-morphology", "Convolve", kernel, f"{o}/d.png"])
-            batch_gray["imagemagick per file"] = lambda: timed(per_file_loop(
-                lambda s, d: f'{magick} "{s}" -colorspace Gray "{d}"', folder, fresh("mg")), shell=True)
-            batch_sobel["imagemagick per file"] = lambda: timed(per_file_loop(
-                lambda s, d: f'{magick} "{s}" -morphology Convolve "{kernel}" "{d}"', folder,
-                fresh("ms")), shell=True)
+                [magick, str(big), "-morphology", "Convolve", kernel, f"{o}/d.png"]
+            )
+            batch_gray["imagemagick per file"] = lambda: timed(
+                per_file_loop(
+                    lambda s, d: f'{magick} "{s}" -colorspace Gray "{d}"', folder, fresh("mg")
+                ),
+                shell=True,
+            )
+            batch_sobel["imagemagick per file"] = lambda: timed(
+                per_file_loop(
+                    lambda s, d: f'{magick} "{s}" -morphology Convolve "{kernel}" "{d}"',
+                    folder,
+                    fresh("ms"),
+                ),
+                shell=True,
+            )
         cases = [
             ("grayscale, one 4000x3000 image", single_gray),
             ("filter -k sobel-y, one 4000x3000 image", single_sobel),
@@ -173,7 +209,7 @@ def main() -> None:
             print(f"(not installed, skipped: {', '.join(missing)})")
         for title, contenders in cases:
             times: dict[str, list[float]] = {name: [] for name in contenders}
-            for name, run in contenders.items():  # warm-up: page cache, .pyc files
+            for run in contenders.values():  # warm-up: page cache, .pyc files
                 run()
             for _ in range(args.repeat):
                 for name, run in contenders.items():

@@ -52,9 +52,29 @@ DEFAULT_MAX_PIXELS = 256_000_000
 
 IMAGE_SUFFIXES = frozenset(
     {
-        ".png", ".jpg", ".jpeg", ".jpe", ".jp2", ".tif", ".tiff", ".bmp", ".dib",
-        ".webp", ".gif", ".pbm", ".pgm", ".ppm", ".pnm", ".pxm", ".pfm", ".sr", ".ras",
-        ".hdr", ".pic", ".exr", ".avif",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jp2",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".webp",
+        ".gif",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".pxm",
+        ".pfm",
+        ".sr",
+        ".ras",
+        ".hdr",
+        ".pic",
+        ".exr",
+        ".avif",
     }
 )
 """Suffixes taken as images when scanning a directory; other files there are skipped."""
@@ -171,7 +191,9 @@ def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
         else:
             skipped.append(file.name)
     if skipped:
-        shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+        shown = ", ".join(skipped[:3]) + (
+            f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        )
         notes.append(f"{root}: skipped {len(skipped)} non-image file(s): {shown}")
     if not found:
         notes.append(f"{root}: no images found")
@@ -419,7 +441,9 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
         tag, typ = struct.unpack(order + "HH", data[entry : entry + 4])
         if tag in (256, 257):
             fmt = "H" if typ == 3 else "I"
-            (dims[tag],) = struct.unpack(order + fmt, data[entry + 8 : entry + 8 + struct.calcsize(fmt)])
+            (dims[tag],) = struct.unpack(
+                order + fmt, data[entry + 8 : entry + 8 + struct.calcsize(fmt)]
+            )
     if 256 in dims and 257 in dims:
         return dims[256], dims[257]
     return None
@@ -469,7 +493,9 @@ def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>")
     try:
         ok, buf = cv2.imencode(suffix, image)
     except cv2.error as exc:
-        raise ImageWriteError(f"cannot encode {fmt.upper()}: {_cv_reason(exc)}", path=name) from None
+        raise ImageWriteError(
+            f"cannot encode {fmt.upper()}: {_cv_reason(exc)}", path=name
+        ) from None
     if not ok:
         raise ImageWriteError(f"cannot encode {fmt.upper()}", path=name)
     return buf.tobytes()
@@ -494,7 +520,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ImageWriteError(f"cannot write: folder {str(folder)!r} does not exist", path=str(path))
+        raise ImageWriteError(
+            f"cannot write: folder {str(folder)!r} does not exist", path=str(path)
+        )
     if path.is_dir():
         raise ImageWriteError("cannot write: is a directory", path=str(path))
     try:
@@ -649,8 +677,10 @@ class OutputPlan:
             if src.path is None or not src.path.exists():
                 continue
             for target in targets.values():
-                if target.path is not None and target.path.exists() and same_file(
-                    src.path, target.path
+                if (
+                    target.path is not None
+                    and target.path.exists()
+                    and same_file(src.path, target.path)
                 ):
                     raise UsageError(
                         f"{src.display}: the result would overwrite its input "

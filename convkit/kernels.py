@@ -51,8 +51,14 @@ _FIXED: dict[str, tuple[str, np.ndarray]] = {
     "identity": ("passes the image through unchanged", _m([[0, 0, 0], [0, 1, 0], [0, 0, 0]])),
     "sobel-x": ("horizontal gradient: vertical edges", _m([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])),
     "sobel-y": ("vertical gradient: horizontal edges", _m([[-1, -2, -1], [0, 0, 0], [1, 2, 1]])),
-    "scharr-x": ("Sobel-x with better rotation symmetry", _m([[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]])),
-    "scharr-y": ("Sobel-y with better rotation symmetry", _m([[-3, -10, -3], [0, 0, 0], [3, 10, 3]])),
+    "scharr-x": (
+        "Sobel-x with better rotation symmetry",
+        _m([[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]),
+    ),
+    "scharr-y": (
+        "Sobel-y with better rotation symmetry",
+        _m([[-3, -10, -3], [0, 0, 0], [3, 10, 3]]),
+    ),
     "prewitt-x": ("unweighted horizontal gradient", _m([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]])),
     "prewitt-y": ("unweighted vertical gradient", _m([[-1, -1, -1], [0, 0, 0], [1, 1, 1]])),
     "laplacian": ("second derivative, 4-neighbour", _m([[0, 1, 0], [1, -4, 1], [0, 1, 0]])),
@@ -104,7 +110,9 @@ def list_presets() -> list[tuple[str, str, list[np.ndarray]]]:
     rows = [(name, desc, [m]) for name, (desc, m) in _FIXED.items()]
     rows += [(name, desc, ms) for name, (desc, ms) in _BANKS.items()]
     rows.append(("box:N", _PARAMETRIC["box"][1] + " (shown: box:3)", [box(3)]))
-    rows.append(("gaussian:N[:SIGMA]", _PARAMETRIC["gaussian"][1] + " (shown: gaussian:3)", [gaussian(3)]))
+    rows.append(
+        ("gaussian:N[:SIGMA]", _PARAMETRIC["gaussian"][1] + " (shown: gaussian:3)", [gaussian(3)])
+    )
     return rows
 
 
@@ -196,7 +204,9 @@ def validate_matrix(rows, *, source: str = "kernel") -> np.ndarray:
     if matrix.ndim == 1:
         matrix = matrix[np.newaxis, :]
     if matrix.ndim != 2:
-        raise KernelError(f"{source}: a kernel must be 2-D, got {matrix.ndim} dimensions {matrix.shape}")
+        raise KernelError(
+            f"{source}: a kernel must be 2-D, got {matrix.ndim} dimensions {matrix.shape}"
+        )
     if matrix.size == 0:
         raise KernelError(f"{source}: empty kernel")
     matrix = matrix.astype(np.float64)

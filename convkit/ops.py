@@ -49,7 +49,9 @@ def resize(
     if width < 1 or height < 1:
         raise UsageError(f"resize size must be positive, got {width}x{height}")
     if interpolation not in INTERPOLATIONS:
-        raise UsageError(f"unknown interpolation {interpolation!r} (known: {', '.join(INTERPOLATIONS)})")
+        raise UsageError(
+            f"unknown interpolation {interpolation!r} (known: {', '.join(INTERPOLATIONS)})"
+        )
     if keep_aspect:
         width, height = fit_size(image.shape[1], image.shape[0], width, height)
     if (image.shape[1], image.shape[0]) == (width, height):

@@ -59,6 +59,7 @@ def _register() -> None:
     app.command("filter")(image_commands.filter_)
     try:  # TEMP until shape_calc lands
         from convkit.cli import shape_calc
+
         app.command("shape-calc")(shape_calc.shape_calc)
     except ImportError:
         pass

@@ -176,16 +176,21 @@ def grayscale(
     out_dir: OutDir = None,
     resize: Annotated[
         str | None,
-        typer.Option("--resize", help="Resize to WIDTHxHEIGHT (e.g. 512x512) after converting.",
-                     show_default=False),
+        typer.Option(
+            "--resize",
+            help="Resize to WIDTHxHEIGHT (e.g. 512x512) after converting.",
+            show_default=False,
+        ),
     ] = None,
     interpolation: Annotated[
         str,
-        typer.Option("--interpolation",
-                     help="area (best for shrinking), linear, cubic, nearest or lanczos."),
+        typer.Option(
+            "--interpolation", help="area (best for shrinking), linear, cubic, nearest or lanczos."
+        ),
     ] = "area",
     keep_aspect: Annotated[
-        bool, typer.Option("--keep-aspect", help="Fit inside WIDTHxHEIGHT, keeping the aspect ratio.")
+        bool,
+        typer.Option("--keep-aspect", help="Fit inside WIDTHxHEIGHT, keeping the aspect ratio."),
     ] = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
@@ -203,10 +208,13 @@ def grayscale(
 
     Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
     """
-    from convkit.ops import INTERPOLATIONS, resize as resize_image, to_gray
+    from convkit.ops import INTERPOLATIONS, to_gray
+    from convkit.ops import resize as resize_image
 
     if interpolation not in INTERPOLATIONS:
-        raise UsageError(f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+        raise UsageError(
+            f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}"
+        )
     size = parse_size(resize) if resize else None
     if keep_aspect and size is None:
         raise UsageError("--keep-aspect needs --resize WIDTHxHEIGHT")
@@ -218,8 +226,16 @@ def grayscale(
             gray = resize_image(gray, *size, interpolation=interpolation, keep_aspect=keep_aspect)
         return [Result("gray", gray)]
 
-    _run(sources, ["gray"], transform, _plan(output, out_dir, name, fmt, in_place),
-         max_pixels=max_pixels, jobs=jobs, fail_fast=fail_fast, quiet=quiet)
+    _run(
+        sources,
+        ["gray"],
+        transform,
+        _plan(output, out_dir, name, fmt, in_place),
+        max_pixels=max_pixels,
+        jobs=jobs,
+        fail_fast=fail_fast,
+        quiet=quiet,
+    )
 
 
 # --------------------------------------------------------------------------- filter
@@ -229,8 +245,11 @@ def _list_kernels() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Kernels for -k (applied as correlation, like cv2.filter2D)",
-                  title_justify="left", show_lines=True)
+    table = Table(
+        title="Kernels for -k (applied as correlation, like cv2.filter2D)",
+        title_justify="left",
+        show_lines=True,
+    )
     table.add_column("name")
     table.add_column("what it does")
     table.add_column("matrix")
@@ -254,8 +273,9 @@ def filter_(
     kernel: Annotated[
         list[str] | None,
         typer.Option(
-            "--kernel", "-k",
-            help="A preset (sobel-x, gaussian:5, ...), an inline matrix \"1,0,-1;2,0,-2;1,0,-1\", "
+            "--kernel",
+            "-k",
+            help='A preset (sobel-x, gaussian:5, ...), an inline matrix "1,0,-1;2,0,-2;1,0,-1", '
             "or a .txt/.csv/.npy file. Repeat for one output per kernel.",
             show_default=False,
         ),
@@ -265,16 +285,22 @@ def filter_(
     gray: Annotated[bool, typer.Option("--gray", help="Convert to gray before filtering.")] = False,
     border: Annotated[
         str,
-        typer.Option("--border", help="Pixels beyond the edge: reflect101 (gfedcb|abcdefgh), "
-                     "reflect (fedcba|abcdefgh), replicate (aaaaaa|abcdefgh) or constant (zeros)."),
+        typer.Option(
+            "--border",
+            help="Pixels beyond the edge: reflect101 (gfedcb|abcdefgh), "
+            "reflect (fedcba|abcdefgh), replicate (aaaaaa|abcdefgh) or constant (zeros).",
+        ),
     ] = "reflect101",
     normalize: Annotated[
-        bool, typer.Option("--normalize", help="Divide the kernel by its sum when that is not zero.")
+        bool,
+        typer.Option("--normalize", help="Divide the kernel by its sum when that is not zero."),
     ] = False,
     convolve: Annotated[
         bool,
-        typer.Option("--convolve", help="Flip the kernel for a true convolution "
-                     "(filter2D itself computes a correlation)."),
+        typer.Option(
+            "--convolve",
+            help="Flip the kernel for a true convolution (filter2D itself computes a correlation).",
+        ),
     ] = False,
     range_mode: Annotated[
         str | None,
@@ -288,8 +314,12 @@ def filter_(
     ] = None,
     raw: Annotated[
         Path | None,
-        typer.Option("--raw", help="Also save the float32 response, unclipped: FILE.npy for one "
-                     "result, or a folder for one .npy per result.", show_default=False),
+        typer.Option(
+            "--raw",
+            help="Also save the float32 response, unclipped: FILE.npy for one "
+            "result, or a folder for one .npy per result.",
+            show_default=False,
+        ),
     ] = None,
     list_kernels: Annotated[
         bool, typer.Option("--list-kernels", help="Show every preset with its matrix and exit.")
@@ -334,15 +364,25 @@ def filter_(
         color, alpha = split_alpha(image)
         results = []
         for k in kernels:
-            response = filter2d(color, k.matrix, border=border, normalize=normalize, convolve=convolve)
+            response = filter2d(
+                color, k.matrix, border=border, normalize=normalize, convolve=convolve
+            )
             mode = range_mode or ("abs" if k.is_zero_sum else "clip")
             pixels = merge_alpha(to_pixels(response, mode, color.dtype), alpha)
             results.append(Result(k.name, pixels, response if raw is not None else None))
         return results
 
-    _run(sources, [k.name for k in kernels], transform, _plan(output, out_dir, name, fmt, in_place),
-         raw=RawPlan(raw) if raw is not None else None,
-         max_pixels=max_pixels, jobs=jobs, fail_fast=fail_fast, quiet=quiet)
+    _run(
+        sources,
+        [k.name for k in kernels],
+        transform,
+        _plan(output, out_dir, name, fmt, in_place),
+        raw=RawPlan(raw) if raw is not None else None,
+        max_pixels=max_pixels,
+        jobs=jobs,
+        fail_fast=fail_fast,
+        quiet=quiet,
+    )
 
 
 def _unique_names(kernels: list[kernel_lib.Kernel]) -> list[kernel_lib.Kernel]:

@@ -21,22 +21,29 @@ Images = Annotated[
     ),
 ]
 Recursive = Annotated[
-    bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of directories.", rich_help_panel=_IO)
+    bool,
+    typer.Option(
+        "--recursive", "-r", help="Descend into sub-folders of directories.", rich_help_panel=_IO
+    ),
 ]
 Output = Annotated[
     str | None,
     typer.Option(
-        "--output", "-o",
+        "--output",
+        "-o",
         help="Output file for a single input and result; - writes to stdout (PNG unless --format).",
-        show_default=False, rich_help_panel=_IO,
+        show_default=False,
+        rich_help_panel=_IO,
     ),
 ]
 OutDir = Annotated[
     Path | None,
     typer.Option(
-        "--out-dir", "-d",
+        "--out-dir",
+        "-d",
         help="Folder for the results of any number of inputs (created if missing).",
-        show_default=False, rich_help_panel=_IO,
+        show_default=False,
+        rich_help_panel=_IO,
     ),
 ]
 Name = Annotated[
@@ -50,33 +57,48 @@ Name = Annotated[
 Format = Annotated[
     str | None,
     typer.Option(
-        "--format", "-f",
-        help="Output format: png, jpg, tiff, bmp, webp, ppm. Default: from the -o suffix, else png.",
-        show_default=False, rich_help_panel=_IO,
+        "--format",
+        "-f",
+        help="Output format: png, jpg, tiff, bmp, webp, ppm [default: -o suffix, else png].",
+        show_default=False,
+        rich_help_panel=_IO,
     ),
 ]
 InPlace = Annotated[
     bool,
-    typer.Option("--in-place", help="Allow a result to replace its own input file.", rich_help_panel=_IO),
+    typer.Option(
+        "--in-place", help="Allow a result to replace its own input file.", rich_help_panel=_IO
+    ),
 ]
 MaxPixels = Annotated[
     int,
     typer.Option(
-        "--max-pixels", min=1,
+        "--max-pixels",
+        min=1,
         help="Refuse images with more pixels than this, read from the header before decoding.",
         rich_help_panel=_IO,
     ),
 ]
 Jobs = Annotated[
     int | None,
-    typer.Option("--jobs", "-j", min=1, help="Images processed in parallel [default: all cores].",
-                 show_default=False, rich_help_panel=_BATCH),
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Images processed in parallel [default: all cores].",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
 ]
 FailFast = Annotated[
-    bool, typer.Option("--fail-fast", help="Stop at the first input that fails.", rich_help_panel=_BATCH)
+    bool,
+    typer.Option("--fail-fast", help="Stop at the first input that fails.", rich_help_panel=_BATCH),
 ]
 Quiet = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No notes or closing summary on stderr.", rich_help_panel=_BATCH)
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No notes or closing summary on stderr.", rich_help_panel=_BATCH
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
 
