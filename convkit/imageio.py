@@ -87,8 +87,9 @@ WRITE_FORMATS = {
     "bmp": (".bmp", ("uint8",)),
     "webp": (".webp", ("uint8",)),
     "ppm": (".ppm", ("uint8", "uint16")),
+    "pgm": (".pgm", ("uint8", "uint16")),
 }
-_FORMAT_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff", "pgm": "ppm", "pnm": "ppm"}
+_FORMAT_ALIASES = {"jpeg": "jpg", "jpe": "jpg", "tif": "tiff", "pnm": "ppm"}
 
 STDIN = "-"
 
@@ -489,6 +490,11 @@ def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>")
             f"(use --format png or tiff for 16-bit results)",
             path=name,
         )
+    if fmt in ("ppm", "pgm"):
+        # Netpbm has one format per channel count: PGM for gray, PPM for colour.
+        if image.ndim == 3 and image.shape[2] == 4:
+            raise ImageWriteError(f"{fmt.upper()} cannot hold an alpha channel", path=name)
+        suffix = ".pgm" if image.ndim == 2 else ".ppm"
     cv2 = import_cv2()
     try:
         ok, buf = cv2.imencode(suffix, image)

@@ -127,12 +127,17 @@ def parse_kernels(arg: str, *, position: int = 1) -> list[Kernel]:
     if key in _BANKS:
         return [Kernel(f"{key}-{i + 1}", m.copy()) for i, m in enumerate(_BANKS[key][1])]
     head = key.split(":", 1)[0]
-    if head in _PARAMETRIC and ":" in key:
+    if head in _PARAMETRIC:
+        if ":" not in key:
+            raise KernelError(f"kernel {arg!r} needs a size: {_PARAMETRIC[head][0]}")
         return [_parametric(key)]
     path = Path(text)
     if path.suffix.lower() in (".npy", ".txt", ".csv") or path.is_file():
         return [Kernel(_safe_name(path.stem), load_kernel_file(path))]
-    if re.fullmatch(r"[\s\d.,;eE+\-naifNAIF]*", text) and re.search(r"\d|nan|inf", key):
+    # Preset names have no separators and files were handled above, so anything with
+    # ',', ';' or spaces, or a bare number, is meant as a matrix: parse it and name what
+    # is wrong with it rather than calling it an unknown name.
+    if re.search(r"[,;\s]", text) or _is_number(text):
         return [Kernel(f"kernel{position}", parse_matrix(text, source=f"kernel {text!r}"))]
     close = difflib.get_close_matches(key, [*_FIXED, *_BANKS, *_PARAMETRIC], n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else " (see convkit filter --list-kernels)"
@@ -168,6 +173,8 @@ def parse_matrix(text: str, *, source: str = "kernel") -> np.ndarray:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
+        if re.search(r",\s*,|^,|,$", line):
+            raise KernelError(f"{source}: empty value between commas in {line!r}")
         cells = [c for c in re.split(r"[,\s]+", line) if c]
         try:
             rows.append([float(c) for c in cells])

@@ -68,16 +68,15 @@ def _register() -> None:
 _register()
 
 
-def debug_enabled() -> bool:
-    return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
+    if "--debug" in (sys.argv[1:] if argv is None else argv):
+        os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
     try:
-        app(args=argv, prog_name="convkit", standalone_mode=True)
+        with report.native_stderr_silenced():
+            app(args=argv, prog_name="convkit", standalone_mode=True)
     except ConvkitError as exc:
-        if debug_enabled():
+        if report.debug_enabled():
             raise
         report.error(str(exc))
         sys.exit(exc.exit_code)

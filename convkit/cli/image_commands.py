@@ -78,7 +78,7 @@ def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fa
             max_pixels=max_pixels,
             jobs=jobs or default_jobs(),
             fail_fast=fail_fast,
-            on_error=lambda exc: report.error(str(exc)),
+            on_error=report.input_error,
             on_done=tick,
         )
     _finish(result, quiet=quiet)
@@ -126,7 +126,7 @@ def info(
             work,
             jobs=jobs or default_jobs(),
             fail_fast=fail_fast,
-            on_error=lambda exc: report.error(str(exc)),
+            on_error=report.input_error,
             on_done=tick,
         )
     infos = [r for r in result.results if r is not None]

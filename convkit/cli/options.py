@@ -59,7 +59,7 @@ Format = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Output format: png, jpg, tiff, bmp, webp, ppm [default: -o suffix, else png].",
+        help="Output format: png, jpg, tiff, bmp, webp, ppm, pgm \\[default: -o suffix, else png].",
         show_default=False,
         rich_help_panel=_IO,
     ),
@@ -85,7 +85,7 @@ Jobs = Annotated[
         "--jobs",
         "-j",
         min=1,
-        help="Images processed in parallel [default: all cores].",
+        help="Images processed in parallel \\[default: all cores].",
         show_default=False,
         rich_help_panel=_BATCH,
     ),

@@ -6,7 +6,9 @@ progress and summaries go to stderr so pipelines and CI logs stay clean.
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -16,8 +18,55 @@ if TYPE_CHECKING:
     from convkit.batch import BatchReport
 
 
+def debug_enabled() -> bool:
+    return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
+
+
 def error(message: str) -> None:
     print(f"convkit: error: {message}", file=sys.stderr, flush=True)
+
+
+def input_error(exc: BaseException) -> None:
+    """Report one failed input of a batch; with ``--debug`` its traceback first."""
+    if debug_enabled():
+        traceback.print_exception(exc, file=sys.stderr)
+    error(str(exc))
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send what C libraries print straight to file descriptor 2 to /dev/null.
+
+    libpng and libjpeg write their own warnings ("libpng error: IDAT: incorrect data
+    check") to the process's stderr, beside convkit's one-line message. Python's
+    ``sys.stderr`` is moved to a duplicate of the real stderr, so convkit's messages, Rich
+    progress and ``--debug`` tracebacks still arrive, from any thread. Skipped under
+    ``--debug`` and when ``sys.stderr`` is not the process's own (a test capturing it).
+    """
+    if debug_enabled() or sys.stderr is not sys.__stderr__:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    real = os.fdopen(
+        os.dup(saved), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace"
+    )
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = real
+    try:
+        yield
+    finally:
+        real.flush()
+        sys.stderr = sys.__stderr__
+        os.dup2(saved, 2)
+        os.close(saved)
+        real.close()
 
 
 def note(message: str) -> None:
