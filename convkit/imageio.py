@@ -30,25 +30,22 @@ from __future__ import annotations
 
 import glob
 import os
-import stat
 import struct
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from convkit.defaults import DEFAULT_MAX_PIXELS, DEFAULT_NAME_TEMPLATE
 from convkit.errors import (
     ImageReadError,
     ImageTooLargeError,
     ImageWriteError,
     UsageError,
 )
-
-DEFAULT_MAX_PIXELS = 256_000_000
-"""Images whose header announces more pixels than this are refused (``--max-pixels``)."""
 
 IMAGE_SUFFIXES = frozenset(
     {
@@ -570,16 +567,7 @@ def write_stdout(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
-def same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
-
-
 # --------------------------------------------------------------------------- output plan
-
-DEFAULT_NAME_TEMPLATE = "{stem}_{what}.{ext}"
 
 
 @dataclass(frozen=True)
@@ -679,31 +667,28 @@ class OutputPlan:
             seen[norm] = key
         if self.in_place:
             return
+        # Compare file identities (device, inode), not names: a symlink, a hard link or
+        # "./a/../x.png" is still the input. One stat per path keeps a 10,000-image batch
+        # linear; a target that does not exist yet cannot be an input.
+        existing: dict[tuple[int, int], Target] = {}
+        for target in targets.values():
+            identity = _file_identity(target.path) if target.path is not None else None
+            if identity is not None:
+                existing[identity] = target
+        if not existing:
+            return
         for src in sources:
-            if src.path is None or not src.path.exists():
-                continue
-            for target in targets.values():
-                if (
-                    target.path is not None
-                    and target.path.exists()
-                    and same_file(src.path, target.path)
-                ):
-                    raise UsageError(
-                        f"{src.display}: the result would overwrite its input "
-                        "(choose another output, or pass --in-place)"
-                    )
+            identity = _file_identity(src.path) if src.path is not None else None
+            if identity is not None and identity in existing:
+                raise UsageError(
+                    f"{src.display}: the result would overwrite its input "
+                    "(choose another output, or pass --in-place)"
+                )
 
 
-def iter_unique(items: Iterable[str]) -> list[str]:
-    seen: list[str] = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
-
-
-def is_readonly(path: Path) -> bool:
+def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
-        return not (path.stat().st_mode & stat.S_IWUSR)
+        info = os.stat(path)
     except OSError:
-        return False
+        return None
+    return info.st_dev, info.st_ino

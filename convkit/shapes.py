@@ -176,6 +176,42 @@ def conv_transpose_output_length(
     return (n - 1) * stride - before - after + k_eff + (output_padding or 0)
 
 
+def transpose_same_problem(
+    axis: str,
+    n: int,
+    kernel: int,
+    stride: int,
+    padding: Padding,
+    output_padding: int | None,
+    dilation: int = 1,
+) -> str | None:
+    """Why a transposed convolution cannot run along one axis, or None when it can.
+
+    With ``padding="same"`` and an explicit ``output_padding`` ``a``, Keras computes
+    ``out = (n − 1)·s + k_eff mod 2 + a``. When ``k_eff`` is even and ``a = 0`` that is
+    ``(n − 1)·s``, whose 'same' convolution gives back ``n − 1`` rows, not ``n``: Keras builds
+    the layer, but TensorFlow refuses to run it (and for ``n = 1`` the output is empty).
+    """
+    if not (isinstance(padding, str) and padding.lower() == "same") or output_padding is None:
+        return None
+    k_eff = effective_kernel(kernel, dilation)
+    if k_eff % 2 + output_padding:
+        return None
+    out = (n - 1) * stride
+    kernel_text = f"{kernel}" if dilation == 1 else f"{kernel} (dilated to {k_eff})"
+    return (
+        f"with padding 'same', output_padding 0 and the even kernel {kernel_text}, the output "
+        f"{axis} (n − 1)·s + k_eff mod 2 + output_padding = ({n} − 1)·{stride} + 0 + 0 = {out} "
+        + (
+            "is empty"
+            if out <= 0
+            else f"does not map back onto the input {axis} {n} (⌈{out} / {stride}⌉ = "
+            f"{-(-out // stride)}): Keras builds it but TensorFlow refuses to run it"
+        )
+        + "; use output_padding=None or >= 1, or an odd kernel"
+    )
+
+
 def uncovered_rows(
     n: int, kernel: int, stride: int = 1, padding: Padding = "valid", dilation: int = 1
 ) -> tuple[int, int]:
@@ -217,8 +253,10 @@ class ReceptiveField:
         return math.ceil(max(self.size))
 
     def window(self, kernel_eff: tuple[int, int], stride: tuple[int, int]) -> ReceptiveField:
-        size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, kernel_eff, self.jump))
-        jump = tuple(j * s for j, s in zip(self.jump, stride))
+        size = tuple(
+            r + (k - 1) * j for r, k, j in zip(self.size, kernel_eff, self.jump, strict=True)
+        )
+        jump = tuple(j * s for j, s in zip(self.jump, stride, strict=True))
         return ReceptiveField(size, jump)  # type: ignore[arg-type]
 
 
@@ -326,9 +364,7 @@ def as_pair(value: Any, what: str, *, allow_zero: bool = False) -> tuple[int, in
             f"`{what}` must be an integer or a pair of integers. Received: {what}={_fmt(value)}"
         )
     if min(pair) < (0 if allow_zero else 1):
-        raise SpecError(
-            f"`{what}` must be {requirement}. Received: {what}={_fmt(value)}"
-        )
+        raise SpecError(f"`{what}` must be {requirement}. Received: {what}={_fmt(value)}")
     return pair
 
 
@@ -372,13 +408,18 @@ def _window_output(
 ) -> tuple[int, int]:
     """Output (height, width) of a conv/pool window; an error when it does not fit."""
     out = []
-    for axis, n, k, s, d in zip(("height", "width"), shape[:2], kernel, strides, dilation):
+    axes = zip(("height", "width"), shape[:2], kernel, strides, dilation, strict=True)
+    for axis, n, k, s, d in axes:
         o = conv_output_length(n, k, s, padding, d)
         if o <= 0:
             before, after = resolve_padding(n, k, s, padding, d)
             k_eff = effective_kernel(k, d)
             kernel_text = f"{k}" if d == 1 else f"{k} (dilated to {k_eff})"
-            padded = f"{n}" if before + after == 0 else f"{n + before + after} ({n} + {before} + {after})"
+            padded = (
+                f"input {axis} {n}"
+                if before + after == 0
+                else f"padded input {axis} {n + before + after} ({n} + {before} + {after})"
+            )
             received = f"input_shape={_shape_text(shape)}, {kernel_name}={kernel}"
             received += f", strides={strides}"
             if dilation != (1, 1):
@@ -386,7 +427,7 @@ def _window_output(
             received += f", padding={padding!r}"
             raise SpecError(
                 f"{layer}: the {kernel_name.replace('_', ' ')} {kernel_text} is larger than the "
-                f"padded input {axis} {padded}, so the output {axis} would be {o}. "
+                f"{padded}, so the output {axis} would be {o}. "
                 f"Received: {received}"
             )
         out.append(o)
@@ -453,7 +494,7 @@ def _conv2d_transpose(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | 
     output_padding = kw.get("output_padding")
     if output_padding is not None:
         output_padding = as_pair(output_padding, "output_padding", allow_zero=True)
-        for op, s in zip(output_padding, strides):
+        for op, s in zip(output_padding, strides, strict=True):
             if op >= s:
                 raise SpecError(
                     "Conv2DTranspose: `output_padding` must be strictly less than `strides`. "
@@ -470,12 +511,21 @@ def _conv2d_transpose(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | 
             None if output_padding is None else output_padding[i],
             dilation[i],
         )
-        if o <= 0:
+        problem = transpose_same_problem(
+            axis,
+            shape[i],
+            kernel[i],
+            strides[i],
+            padding,
+            None if output_padding is None else output_padding[i],
+            dilation[i],
+        )
+        if problem:
             raise SpecError(
-                f"Conv2DTranspose: the output {axis} would be {o} "
-                "((n − 1)·s + k_eff mod 2 + output_padding with padding 'same'). "
-                f"Received: input_shape={_shape_text(shape)}, kernel_size={kernel}, "
-                f"strides={strides}, padding={padding!r}, output_padding={output_padding}"
+                f"Conv2DTranspose: {problem}. Received: input_shape={_shape_text(shape)}, "
+                f"kernel_size={kernel}, strides={strides}, padding={padding!r}, "
+                f"output_padding={output_padding}"
+                + (f", dilation_rate={dilation}" if dilation != (1, 1) else "")
             )
         out.append(o)
     per_filter = kernel[0] * kernel[1] * c
@@ -485,9 +535,9 @@ def _conv2d_transpose(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | 
     if rf is not None:
         size = tuple(
             r + ((effective_kernel(k, d) - 1) // s) * j
-            for r, k, d, s, j in zip(rf.size, kernel, dilation, strides, rf.jump)
+            for r, k, d, s, j in zip(rf.size, kernel, dilation, strides, rf.jump, strict=True)
         )
-        jump = tuple(j / s for j, s in zip(rf.jump, strides))
+        jump = tuple(j / s for j, s in zip(rf.jump, strides, strict=True))
         new_rf = ReceptiveField(size, jump)  # type: ignore[arg-type]
     return (out[0], out[1], filters), params, 0, macs, new_rf
 
@@ -602,8 +652,8 @@ def _upsampling(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | None) 
     if rf is not None:
         reach = INTERPOLATION_REACH[interpolation]
         new_rf = ReceptiveField(
-            tuple(r + reach * j for r, j in zip(rf.size, rf.jump)),  # type: ignore[arg-type]
-            tuple(j / u for j, u in zip(rf.jump, size)),  # type: ignore[arg-type]
+            tuple(r + reach * j for r, j in zip(rf.size, rf.jump, strict=True)),  # type: ignore[arg-type]
+            tuple(j / u for j, u in zip(rf.jump, size, strict=True)),  # type: ignore[arg-type]
         )
     return (h * size[0], w * size[1], c), 0, 0, 0, new_rf
 
@@ -759,21 +809,18 @@ def analyze_stack(layers: Iterable[Any], input_shape: Sequence[int] | None = Non
     for index in range(start, len(layers)):
         layer = layers[index]
         name = getattr(layer, "name", None) or layer.type
+        where = f"layer {index + 1} ({name}, {layer.type})"
         if layer.type == "InputLayer":
             raise LayerError(
-                "an input layer can only come first. Received: "
-                f"{name} at position {index + 1}",
+                f"{where}: an input layer can only come first. Received: position {index + 1}",
                 index=index,
                 layer=layer,
             )
         try:
-            result = analyze_layer(
-                layer.type, layer.kwargs, shape, name=name, receptive_field=rf
-            )
-        except LayerError:
-            raise
+            result = analyze_layer(layer.type, layer.kwargs, shape, name=name, receptive_field=rf)
         except SpecError as exc:
-            raise LayerError(f"layer {index + 1} ({name}): {exc}", index=index, layer=layer) from None
+            detail = str(exc).removeprefix(f"{layer.type}: ")
+            raise LayerError(f"{where}: {detail}", index=index, layer=layer) from None
         results.append(result)
         shape, rf = result.output_shape, result.receptive_field
     return StackResult(input_shape=tuple(int(v) for v in input_shape), layers=tuple(results))
@@ -820,15 +867,15 @@ def _padding_text(padding: Padding) -> str:
     return f"{padding[0]}x{padding[1]}"
 
 
-def _axis_padding(padding: Padding, axis: int) -> Padding:
-    """Per-axis padding from a flag value: a mode, an int, or an (h, w) pair."""
-    if isinstance(padding, tuple):
-        return padding[axis]
-    return padding
-
-
 def _window_formula(
-    n: int, k: int, s: int, d: int, padding: Padding, out: int, *, transpose: bool = False,
+    n: int,
+    k: int,
+    s: int,
+    d: int,
+    padding: Padding,
+    out: int,
+    *,
+    transpose: bool = False,
     output_padding: int | None = None,
 ) -> tuple[str, list[str]]:
     notes: list[str] = []
@@ -924,6 +971,7 @@ def single_layer(
         )
     kernel_name = "pool_size" if mode == "pool" else "kernel_size"
     kernel2 = as_pair(kernel, kernel_name)
+    default_stride = stride is None
     if stride is None:
         stride = kernel2 if mode == "pool" else 1
     strides = as_pair(stride, "strides")
@@ -932,7 +980,9 @@ def single_layer(
     layer_type = {"conv": "Conv2D", "pool": "MaxPooling2D", "transpose": "Conv2DTranspose"}[mode]
     if mode == "pool":
         if dilation2 != (1, 1):
-            raise SpecError(f"a pooling window has no dilation. Received: dilation_rate={dilation2}")
+            raise SpecError(
+                f"a pooling window has no dilation. Received: dilation_rate={dilation2}"
+            )
         filters = c
     if mode != "pool":
         _check_stride_dilation(layer_type, strides, dilation2)
@@ -955,7 +1005,7 @@ def single_layer(
                 f"Received: output_padding={output_padding}"
             )
         op2 = as_pair(output_padding, "output_padding", allow_zero=True)
-        for op, s in zip(op2, strides):
+        for op, s in zip(op2, strides, strict=True):
             if op >= s:
                 raise SpecError(
                     "Conv2DTranspose: `output_padding` must be strictly less than `strides`. "
@@ -973,11 +1023,14 @@ def single_layer(
         op = None if op2 is None else op2[i]
         if mode == "transpose":
             out = conv_transpose_output_length(n, k, s, p, op, d)
-            if out <= 0:
+            problem = transpose_same_problem(axis, n, k, s, p, op, d)
+            if problem is None and out <= 0:
+                problem = f"the output {axis} would be {out}"
+            if problem:
                 raise SpecError(
-                    f"Conv2DTranspose: the output {axis} would be {out}. Received: input {axis}="
-                    f"{n}, kernel_size={k}, strides={s}, padding={_padding_text(p)}, "
-                    f"output_padding={op}"
+                    f"Conv2DTranspose: {problem}. Received: input {axis}={n}, kernel_size={k}, "
+                    f"strides={s}, padding={_padding_text(p)}, output_padding={op}, "
+                    f"dilation_rate={d}"
                 )
         else:
             out = conv_output_length(n, k, s, p, d)
@@ -986,7 +1039,8 @@ def single_layer(
                 k_eff = effective_kernel(k, d)
                 kernel_text = f"{k}" if d == 1 else f"{k} (dilated: {d}·({k} − 1) + 1 = {k_eff})"
                 padded = (
-                    f"input {axis} {n}" if before + after == 0
+                    f"input {axis} {n}"
+                    if before + after == 0
                     else f"padded input {axis} {n + before + after} ({n} + {before} + {after})"
                 )
                 raise SpecError(
@@ -1039,7 +1093,7 @@ def single_layer(
     k_eff2 = (effective_kernel(kh, dilation2[0]), effective_kernel(kw, dilation2[1]))
     if mode == "transpose":
         rf = ReceptiveField(
-            tuple(Fraction(1 + (ke - 1) // s) for ke, s in zip(k_eff2, strides)),  # type: ignore[arg-type]
+            tuple(Fraction(1 + (ke - 1) // s) for ke, s in zip(k_eff2, strides, strict=True)),  # type: ignore[arg-type]
             tuple(Fraction(1, s) for s in strides),  # type: ignore[arg-type]
         )
     else:
@@ -1057,8 +1111,9 @@ def single_layer(
         receptive_field=rf,
     )
     pad_desc = (
-        _padding_text(pads[0]) if pads[0] == pads[1] else
-        f"{_padding_text(pads[0])}x{_padding_text(pads[1])}"
+        _padding_text(pads[0])
+        if pads[0] == pads[1]
+        else f"{_padding_text(pads[0])}x{_padding_text(pads[1])}"
     )
     what = {"conv": "convolution", "pool": "pooling window", "transpose": "transposed convolution"}
     parts = [
@@ -1080,8 +1135,8 @@ def single_layer(
             "'full' pads k_eff − 1 on each side so every kernel tap meets every input pixel; "
             "Keras layers have no 'full' (use ZeroPadding2D)"
         )
-    if mode == "pool":
-        notes.append("pooling strides default to the window, as in Keras")
+    if mode == "pool" and default_stride:
+        notes.append("the stride defaults to the pooling window, as in Keras")
     return SingleLayer(
         result=result,
         axes=tuple(explanations),

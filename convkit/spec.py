@@ -41,7 +41,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from convkit.errors import SpecError
 
@@ -105,8 +105,7 @@ _REQUIRED = object()
 _OMIT = object()
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     """One constructor argument: Keras's name, how its value is checked, its default.
 
     ``default`` is a value (filled into the parsed kwargs when not given), or absent
@@ -118,8 +117,7 @@ class Param:
     default: Any = _OMIT
 
 
-@dataclass(frozen=True)
-class LayerKind:
+class LayerKind(NamedTuple):
     """A layer type of the spec language."""
 
     type: str  # Keras class name
@@ -271,7 +269,7 @@ LAYER_KINDS: tuple[LayerKind, ...] = (
     LayerKind(
         "MaxPooling2D",
         "max_pooling2d",
-        ("maxpooling2d", "maxpool2d", "maxpool", "maxpooling"),
+        ("maxpool2d", "maxpooling2d", "maxpool", "maxpooling"),
         (
             _p("pool_size", "size", (2, 2)),
             _p("strides", "opt_size", None),
@@ -498,7 +496,9 @@ def _known_names() -> list[str]:
 
 
 def _suggest(word: str, candidates: list[str]) -> str | None:
-    keyed = {_key(c): c for c in candidates}
+    keyed: dict[str, str] = {}
+    for candidate in candidates:
+        keyed.setdefault(_key(candidate), candidate)
     match = difflib.get_close_matches(_key(word), list(keyed), n=1, cutoff=0.6)
     return keyed[match[0]] if match else None
 
@@ -506,8 +506,7 @@ def _suggest(word: str, candidates: list[str]) -> str | None:
 # --------------------------------------------------------------------------- locations
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
     """Where something is in a spec: 1-based line and column, and its length in characters."""
 
     line: int
@@ -560,8 +559,10 @@ class _Source:
 
 
 def _located_error(message: str, loc: Location) -> SpecError:
-    where = f"line {loc.line}, column {loc.column}" if loc.multiline or loc.path else (
-        f"column {loc.column}"
+    where = (
+        f"line {loc.line}, column {loc.column}"
+        if loc.multiline or loc.path
+        else (f"column {loc.column}")
     )
     caret = format_caret(loc.line_text, loc.column, loc.length)
     return SpecError(f"{where}: {message}\n{caret}", path=loc.path)
@@ -570,8 +571,7 @@ def _located_error(message: str, loc: Location) -> SpecError:
 # --------------------------------------------------------------------------- tokens
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A token: ``kind`` is NAME, NUMBER, STRING, DIMS, one of ``( ) [ ] , =``, or EOF."""
 
     kind: str
@@ -611,15 +611,22 @@ def _tokenize(src: _Source) -> list[Token]:
             i += 1
         elif ch.isalpha() or ch == "_":
             j = i + 1
-            while j < n and (text[j].isalnum() or text[j] == "_" or (
-                text[j] == "." and j + 1 < n and (text[j + 1].isalpha() or text[j + 1] == "_")
-            )):
+            while j < n and (
+                text[j].isalnum()
+                or text[j] == "_"
+                or (text[j] == "." and j + 1 < n and (text[j + 1].isalpha() or text[j + 1] == "_"))
+            ):
                 j += 1
             tokens.append(Token("NAME", text[i:j], text[i:j], i))
             i = j
-        elif ch.isdigit() or (ch in "+-." and i + 1 < n and (
-            text[i + 1].isdigit() or (text[i + 1] == "." and i + 2 < n and text[i + 2].isdigit())
-        )):
+        elif ch.isdigit() or (
+            ch in "+-."
+            and i + 1 < n
+            and (
+                text[i + 1].isdigit()
+                or (text[i + 1] == "." and i + 2 < n and text[i + 2].isdigit())
+            )
+        ):
             i = _number(src, tokens, i)
         elif ch in "'\"":
             end = i + 1
@@ -634,10 +641,12 @@ def _tokenize(src: _Source) -> list[Token]:
             if ch == ";":
                 hint = " (layers are separated by spaces or newlines)"
             raise src.error(
-                f"unexpected character {ch!r}: expected a layer name, a value or one of ( ) , ={hint}",
+                f"unexpected character {ch!r}: expected a layer name, a value or one of "
+                f"( ) , ={hint}",
                 i,
             )
-    tokens.append(Token("EOF", None, "", n))
+    end = tokens[-1].offset + len(tokens[-1].text) if tokens else 0
+    tokens.append(Token("EOF", None, "", end))
     return tokens
 
 
@@ -655,8 +664,11 @@ def _number(src: _Source, tokens: list[Token], start: int) -> int:
         i += 1
         while i < n and text[i].isdigit():
             i += 1
-    if i < n and text[i] in "eE" and i + 1 < n and (
-        text[i + 1].isdigit() or (text[i + 1] in "+-" and i + 2 < n and text[i + 2].isdigit())
+    if (
+        i < n
+        and text[i] in "eE"
+        and i + 1 < n
+        and (text[i + 1].isdigit() or (text[i + 1] in "+-" and i + 2 < n and text[i + 2].isdigit()))
     ):
         is_float = True
         i += 2
@@ -664,8 +676,12 @@ def _number(src: _Source, tokens: list[Token], start: int) -> int:
             i += 1
     literal = text[start:i]
     # 3x3, 224x224x3: a tuple of positive integers
-    if not is_float and digits_start == start and i + 1 < n and text[i] in "xX×" and (
-        text[i + 1].isdigit()
+    if (
+        not is_float
+        and digits_start == start
+        and i + 1 < n
+        and text[i] in "xX×"
+        and (text[i + 1].isdigit())
     ):
         parts = [int(literal)]
         while i + 1 < n and text[i] in "xX×" and text[i + 1].isdigit():
@@ -690,21 +706,18 @@ def _number(src: _Source, tokens: list[Token], start: int) -> int:
 # --------------------------------------------------------------------------- grammar
 
 
-@dataclass(frozen=True)
-class _Value:
+class _Value(NamedTuple):
     value: Any
     start: int
     end: int
 
 
-@dataclass(frozen=True)
-class _Arg:
+class _Arg(NamedTuple):
     key: Token | None
     value: _Value
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     name: Token
     args: tuple[_Arg, ...]
     has_parens: bool
@@ -803,8 +816,10 @@ class _Parser:
         trailing_comma = False
         while self.tok.kind != close:
             if self.tok.kind == "EOF":
-                raise self.fail(f"{close!r} to close the {open_tok.text!r} at column "
-                                f"{self.src.location(open_tok.offset).column}")
+                raise self.fail(
+                    f"{close!r} to close the {open_tok.text!r} at column "
+                    f"{self.src.location(open_tok.offset).column}"
+                )
             items.append(self.value().value)
             trailing_comma = False
             if self.tok.kind == ",":
@@ -926,8 +941,10 @@ def _normalize(kind: str, value: Any, name: str) -> Any:
     if kind == "padding":
         if isinstance(value, str) and value.lower() in ("valid", "same"):
             return value.lower()
-        if (isinstance(value, str) and value.lower() == "full") or _is_int(value) or (
-            isinstance(value, tuple)
+        if (
+            (isinstance(value, str) and value.lower() == "full")
+            or _is_int(value)
+            or (isinstance(value, tuple))
         ):
             raise _Problem(
                 "`padding` of a Keras layer is 'valid' or 'same'; 'full' and numeric padding "
@@ -945,7 +962,7 @@ def _normalize(kind: str, value: Any, name: str) -> Any:
             if canonical:
                 return canonical
             guess = _suggest(value, list(ACTIVATIONS))
-            hint = f"; did you mean {guess!r}?" if guess else ""
+            hint = f" (did you mean {guess!r}?)" if guess else ""
             raise _Problem(f"unknown activation {value!r}{hint}")
         raise _Problem(f"`{name}` must be an activation name such as relu, or None")
     if kind == "bool":
@@ -1020,9 +1037,7 @@ def _build(calls: list[_Call], src: _Source) -> list[LayerSpec]:
                 if name not in used:
                     break
             used.add(name)
-        layers.append(
-            LayerSpec(spec.type, spec.kwargs, name, spec.text, spec.location)
-        )
+        layers.append(LayerSpec(spec.type, spec.kwargs, name, spec.text, spec.location))
     return layers
 
 
@@ -1045,13 +1060,12 @@ def _build_one(call: _Call, src: _Source, index: int) -> LayerSpec:
         return LayerSpec("Activation", {"activation": activation}, "", text, location)
     if kind is None:
         guess = _suggest(word, _known_names())
-        hint = f"; did you mean {guess!r}?" if guess else ""
-        raise src.error(
-            f"unknown layer {word!r}{hint} (known: {', '.join(k.aliases[0] for k in LAYER_KINDS)}, "
-            "and activation names such as relu)",
-            start,
-            len(word),
-        )
+        if guess:
+            hint = f" (did you mean {guess!r}?)"
+        else:
+            known = ", ".join(k.aliases[0] for k in LAYER_KINDS)
+            hint = f"; known layers: {known}, and activation names such as relu"
+        raise src.error(f"unknown layer {word!r}{hint}", start, len(word))
 
     params = {p.name: p for p in (*kind.params, *_COMMON)}
     given: dict[str, Any] = {}
@@ -1082,7 +1096,7 @@ def _build_one(call: _Call, src: _Source, index: int) -> LayerSpec:
             key = arg.key.text
             if key not in params:
                 guess = _suggest(key, list(params))
-                hint = f"; did you mean {guess!r}?" if guess else ""
+                hint = f" (did you mean {guess!r}?)" if guess else ""
                 raise src.error(
                     f"{kind.type} has no argument {key!r}{hint}", arg.key.offset, len(key)
                 )
@@ -1090,7 +1104,8 @@ def _build_one(call: _Call, src: _Source, index: int) -> LayerSpec:
         if param.name in given:
             offset = arg.key.offset if arg.key is not None else val.start
             raise src.error(
-                f"{word} got multiple values for argument {param.name!r}", offset,
+                f"{word} got multiple values for argument {param.name!r}",
+                offset,
                 len(arg.key.text) if arg.key is not None else val.end - val.start,
             )
         try:
@@ -1140,7 +1155,7 @@ def parse_spec(text: str, *, path: str | None = None) -> list[LayerSpec]:
     if not calls:
         raise SpecError(
             "the spec has no layers: expected layers such as "
-            "\"conv2d(32, 3, activation=relu) maxpool2d(2) flatten dense(10)\"",
+            '"conv2d(32, 3, activation=relu) maxpool2d(2) flatten dense(10)"',
             path=path,
         )
     return _build(calls, src)

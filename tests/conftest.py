@@ -251,7 +251,7 @@ def assert_cli_error(
         matching = [e for e in errors if e.startswith(prefix)]
         assert matching, f"no error line starts with {prefix!r}: {result!r}"
         line = matching[0]
-        assert re.search(reason, line[len(prefix):], re.IGNORECASE), (reason, line)
+        assert re.search(reason, line[len(prefix) :], re.IGNORECASE), (reason, line)
     else:
         line = errors[0]
         assert re.search(reason, line, re.IGNORECASE), (reason, line)

@@ -28,8 +28,12 @@ from convkit.cli import app  # noqa: E402
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float64)
 SOBEL_Y = SOBEL_X.T.copy()
 SHARPEN = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], np.float64)
-SCIPY_MODE = {"reflect101": "mirror", "reflect": "reflect", "replicate": "nearest",
-              "constant": "constant"}
+SCIPY_MODE = {
+    "reflect101": "mirror",
+    "reflect": "reflect",
+    "replicate": "nearest",
+    "constant": "constant",
+}
 
 
 def correlate(image: np.ndarray, kernel, border="reflect101", *, convolve=False) -> np.ndarray:
@@ -38,8 +42,9 @@ def correlate(image: np.ndarray, kernel, border="reflect101", *, convolve=False)
     mode = SCIPY_MODE[border]
     if img.ndim == 2:
         return func(img, kernel, mode=mode, cval=0.0)
-    return np.stack([func(img[:, :, c], kernel, mode=mode, cval=0.0)
-                     for c in range(img.shape[2])], axis=2)
+    return np.stack(
+        [func(img[:, :, c], kernel, mode=mode, cval=0.0) for c in range(img.shape[2])], axis=2
+    )
 
 
 def saturate(values: np.ndarray, dtype=np.uint8) -> np.ndarray:
@@ -129,9 +134,14 @@ def check_info(obj: dict, image: np.ndarray, path) -> None:
 
 @pytest.mark.parametrize(
     "name,shape,dtype",
-    [("c.png", (9, 13, 3), np.uint8), ("g.png", (9, 13), np.uint8),
-     ("a.png", (7, 5, 4), np.uint8), ("w.png", (6, 8, 3), np.uint16),
-     ("t.tiff", (6, 8), np.uint16), ("b.bmp", (5, 7, 3), np.uint8)],
+    [
+        ("c.png", (9, 13, 3), np.uint8),
+        ("g.png", (9, 13), np.uint8),
+        ("a.png", (7, 5, 4), np.uint8),
+        ("w.png", (6, 8, 3), np.uint16),
+        ("t.tiff", (6, 8), np.uint16),
+        ("b.bmp", (5, 7, 3), np.uint8),
+    ],
 )
 def test_info_json_one_object(make_image, cli_runner, run_cli, name, shape, dtype):
     path, image = make_image(name, shape=shape, dtype=dtype, seed=len(shape))
@@ -275,8 +285,9 @@ def test_grayscale_resize(make_image, tmp_path, run_main, interpolation):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("box,src", [("50x50", (60, 90)), ("100x20", (60, 90)),
-                                     ("45x45", (90, 30)), ("30x40", (40, 30))])
+@pytest.mark.parametrize(
+    "box,src", [("50x50", (60, 90)), ("100x20", (60, 90)), ("45x45", (90, 30)), ("30x40", (40, 30))]
+)
 def test_grayscale_keep_aspect(make_image, tmp_path, run_main, box, src):
     h, w = src
     path, image = make_image("pic.png", shape=(h, w, 3), seed=9)
@@ -293,8 +304,9 @@ def test_grayscale_keep_aspect(make_image, tmp_path, run_main, box, src):
     assert got.shape == (th, tw)
     assert th <= bh and tw <= bw
     if (tw, th) != (w, h):
-        want = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (tw, th),
-                          interpolation=cv2.INTER_AREA)
+        want = cv2.resize(
+            cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (tw, th), interpolation=cv2.INTER_AREA
+        )
         np.testing.assert_array_equal(got, want)
 
 
@@ -309,16 +321,19 @@ def test_grayscale_out_dir_names_and_template(make_image, tmp_path, run_main, ru
     assert result.stdout == b""
     assert re.search(r"2 images", result.stderr)  # the closing summary
     named = tmp_path / "named"
-    sub = run_cli(["grayscale", *[p for p, _ in made], "-d", named, "--name", "{index}-{stem}.tiff",
-                   "-q"])
+    sub = run_cli(
+        ["grayscale", *[p for p, _ in made], "-d", named, "--name", "{index}-{stem}.tiff", "-q"]
+    )
     assert sub.exit_code == 0, sub
     assert sub.stderr == ""  # --quiet
     assert sorted(p.name for p in named.iterdir()) == ["1-a.tiff", "2-b.tiff"]
     assert (named / "1-a.tiff").read_bytes()[:4] in (b"II*\x00", b"MM\x00*")
 
 
-@pytest.mark.parametrize("suffix,magic", [(".jpg", b"\xff\xd8"), (".tif", b"II*\x00"),
-                                          (".bmp", b"BM"), (".webp", b"RIFF")])
+@pytest.mark.parametrize(
+    "suffix,magic",
+    [(".jpg", b"\xff\xd8"), (".tif", b"II*\x00"), (".bmp", b"BM"), (".webp", b"RIFF")],
+)
 def test_grayscale_format_from_suffix(color, tmp_path, run_main, suffix, magic):
     path, _ = color
     out = tmp_path / f"out{suffix}"
@@ -382,11 +397,13 @@ def test_filter_colour_per_channel_default_ranges(color, tmp_path, run_main):
     out = tmp_path / "o"
     result = run_main(["filter", path, "-k", "sobel-y", "-k", "sharpen", "-d", out])
     assert result.exit_code == 0, result
-    np.testing.assert_array_equal(read(out / "color_sobel-y.png"),
-                                  saturate(np.abs(correlate(image, SOBEL_Y))))
+    np.testing.assert_array_equal(
+        read(out / "color_sobel-y.png"), saturate(np.abs(correlate(image, SOBEL_Y)))
+    )
     # sharpen does not sum to zero: clip (saturate) by default
-    np.testing.assert_array_equal(read(out / "color_sharpen.png"),
-                                  saturate(correlate(image, SHARPEN)))
+    np.testing.assert_array_equal(
+        read(out / "color_sharpen.png"), saturate(correlate(image, SHARPEN))
+    )
 
 
 def test_filter_keeps_alpha(make_image, tmp_path, run_main):
@@ -396,8 +413,9 @@ def test_filter_keeps_alpha(make_image, tmp_path, run_main):
     got = read(out)
     assert got.shape == image.shape
     np.testing.assert_array_equal(got[:, :, 3], image[:, :, 3])
-    np.testing.assert_array_equal(got[:, :, :3], saturate(np.abs(correlate(image[:, :, :3],
-                                                                           SOBEL_X))))
+    np.testing.assert_array_equal(
+        got[:, :, :3], saturate(np.abs(correlate(image[:, :, :3], SOBEL_X)))
+    )
 
 
 def test_filter_gray_option(color, tmp_path, run_main):
@@ -414,24 +432,54 @@ def test_filter_gray_option(color, tmp_path, run_main):
 def test_filter_several_kernels_one_file_each(gray, tmp_path, run_cli):
     path, image = gray
     out = tmp_path / "edges"
-    sub = run_cli(["filter", path, "-k", "sobel-x", "-k", "sobel-y", "-k", "edges4",
-                   "-k", "box:3", "-k", "gaussian:5", "-k", "1,0;0,-1", "-d", out])
+    sub = run_cli(
+        [
+            "filter",
+            path,
+            "-k",
+            "sobel-x",
+            "-k",
+            "sobel-y",
+            "-k",
+            "edges4",
+            "-k",
+            "box:3",
+            "-k",
+            "gaussian:5",
+            "-k",
+            "1,0;0,-1",
+            "-d",
+            out,
+        ]
+    )
     assert sub.exit_code == 0, sub
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([
-        "gray_sobel-x.png", "gray_sobel-y.png", "gray_edges4-1.png", "gray_edges4-2.png",
-        "gray_edges4-3.png", "gray_edges4-4.png", "gray_box-3.png", "gray_gaussian-5.png",
-        "gray_kernel6.png",
-    ])
-    np.testing.assert_array_equal(read(out / "gray_sobel-y.png"),
-                                  saturate(np.abs(correlate(image, SOBEL_Y))))
-    np.testing.assert_array_equal(read(out / "gray_box-3.png"),
-                                  saturate(correlate(image, np.full((3, 3), 1 / 9))))
+    assert names == sorted(
+        [
+            "gray_sobel-x.png",
+            "gray_sobel-y.png",
+            "gray_edges4-1.png",
+            "gray_edges4-2.png",
+            "gray_edges4-3.png",
+            "gray_edges4-4.png",
+            "gray_box-3.png",
+            "gray_gaussian-5.png",
+            "gray_kernel6.png",
+        ]
+    )
+    np.testing.assert_array_equal(
+        read(out / "gray_sobel-y.png"), saturate(np.abs(correlate(image, SOBEL_Y)))
+    )
+    np.testing.assert_array_equal(
+        read(out / "gray_box-3.png"), saturate(correlate(image, np.full((3, 3), 1 / 9)))
+    )
     edge = np.array([[-1, -1, 1, 1]] * 4, np.float64)
-    np.testing.assert_array_equal(read(out / "gray_edges4-3.png"),
-                                  saturate(np.abs(correlate(image, edge.T))))
-    np.testing.assert_array_equal(read(out / "gray_kernel6.png"),
-                                  saturate(np.abs(correlate(image, [[1, 0], [0, -1]]))))
+    np.testing.assert_array_equal(
+        read(out / "gray_edges4-3.png"), saturate(np.abs(correlate(image, edge.T)))
+    )
+    np.testing.assert_array_equal(
+        read(out / "gray_kernel6.png"), saturate(np.abs(correlate(image, [[1, 0], [0, -1]])))
+    )
 
 
 def test_filter_raw_npy(gray, tmp_path, run_main):
@@ -449,14 +497,31 @@ def test_filter_raw_npy(gray, tmp_path, run_main):
 def test_filter_raw_folder_in_a_batch(make_image, tmp_path, run_main):
     made = [make_image(f"in/{n}.png", shape=(9, 11), seed=i) for i, n in enumerate("pq")]
     raw = tmp_path / "raw"
-    result = run_main(["filter", *[p for p, _ in made], "-k", "sobel-x", "-k", "sobel-y",
-                       "-d", tmp_path / "out", "--raw", raw])
+    result = run_main(
+        [
+            "filter",
+            *[p for p, _ in made],
+            "-k",
+            "sobel-x",
+            "-k",
+            "sobel-y",
+            "-d",
+            tmp_path / "out",
+            "--raw",
+            raw,
+        ]
+    )
     assert result.exit_code == 0, result
     assert sorted(p.name for p in raw.iterdir()) == [
-        "p_sobel-x.npy", "p_sobel-y.npy", "q_sobel-x.npy", "q_sobel-y.npy"]
+        "p_sobel-x.npy",
+        "p_sobel-y.npy",
+        "q_sobel-x.npy",
+        "q_sobel-y.npy",
+    ]
     for (_, image), stem in zip(made, "pq", strict=True):
-        np.testing.assert_allclose(np.load(raw / f"{stem}_sobel-y.npy"),
-                                   correlate(image, SOBEL_Y), atol=1e-3)
+        np.testing.assert_allclose(
+            np.load(raw / f"{stem}_sobel-y.npy"), correlate(image, SOBEL_Y), atol=1e-3
+        )
 
 
 @pytest.mark.parametrize("border", list(SCIPY_MODE))
@@ -464,8 +529,20 @@ def test_filter_border_modes(gray, tmp_path, run_main, border):
     path, image = gray
     kernel = np.array([[1, 2, 0, -1], [0, 3, 1, 1], [2, -2, 1, 0]], np.float64)  # 3x4, odd+even
     raw = tmp_path / "r.npy"
-    result = run_main(["filter", path, "-k", "1,2,0,-1;0,3,1,1;2,-2,1,0", "--border", border,
-                       "-o", tmp_path / "b.png", "--raw", raw])
+    result = run_main(
+        [
+            "filter",
+            path,
+            "-k",
+            "1,2,0,-1;0,3,1,1;2,-2,1,0",
+            "--border",
+            border,
+            "-o",
+            tmp_path / "b.png",
+            "--raw",
+            raw,
+        ]
+    )
     assert result.exit_code == 0, result
     want = correlate(image, kernel, border)
     np.testing.assert_allclose(np.load(raw), want, atol=1e-4 * np.abs(kernel).sum() * 255)
@@ -476,11 +553,13 @@ def test_filter_convolve(gray, tmp_path, run_main):
     path, image = gray
     kernel = np.array([[1, 2, 3], [0, 0, 0], [-1, -5, 0]], np.float64)
     out = tmp_path / "c.png"
-    result = run_main(["filter", path, "-k", "1,2,3;0,0,0;-1,-5,0", "--convolve",
-                       "--range", "abs", "-o", out])
+    result = run_main(
+        ["filter", path, "-k", "1,2,3;0,0,0;-1,-5,0", "--convolve", "--range", "abs", "-o", out]
+    )
     assert result.exit_code == 0, result
-    np.testing.assert_array_equal(read(out), saturate(np.abs(correlate(image, kernel,
-                                                                       convolve=True))))
+    np.testing.assert_array_equal(
+        read(out), saturate(np.abs(correlate(image, kernel, convolve=True)))
+    )
 
 
 def test_filter_normalize(gray, tmp_path, run_main):
@@ -538,9 +617,23 @@ def test_filter_list_kernels(cli_runner, run_cli):
     sub = run_cli(["filter", "--list-kernels"])
     assert sub.exit_code == 0, sub
     for text in (result.stdout, sub.text):
-        for name in ["sobel-x", "sobel-y", "scharr-x", "scharr-y", "prewitt-x", "prewitt-y",
-                     "laplacian", "laplacian-diag", "sharpen", "emboss", "outline", "identity",
-                     "edges4", "box:N", "gaussian:N"]:
+        for name in [
+            "sobel-x",
+            "sobel-y",
+            "scharr-x",
+            "scharr-y",
+            "prewitt-x",
+            "prewitt-y",
+            "laplacian",
+            "laplacian-diag",
+            "sharpen",
+            "emboss",
+            "outline",
+            "identity",
+            "edges4",
+            "box:N",
+            "gaussian:N",
+        ]:
             assert name in text, name
         assert re.search(r"-1\s+0\s+1", text)  # the sobel-x row
         assert re.search(r"-2\s+0\s+2", text)
@@ -550,12 +643,25 @@ def test_filter_list_kernels(cli_runner, run_cli):
 
 def test_filter_sample_image_demo(sample_images, tmp_path, run_cli):
     out = tmp_path / "demo"
-    sub = run_cli(["filter", sample_images / "camera.png", "--gray", "-k", "sobel-x",
-                   "-k", "sobel-y", "-d", out, "-q"])
+    sub = run_cli(
+        [
+            "filter",
+            sample_images / "camera.png",
+            "--gray",
+            "-k",
+            "sobel-x",
+            "-k",
+            "sobel-y",
+            "-d",
+            out,
+            "-q",
+        ]
+    )
     assert sub.exit_code == 0, sub
     camera = read(sample_images / "camera.png")
-    np.testing.assert_array_equal(read(out / "camera_sobel-x.png"),
-                                  saturate(np.abs(correlate(camera, SOBEL_X))))
+    np.testing.assert_array_equal(
+        read(out / "camera_sobel-x.png"), saturate(np.abs(correlate(camera, SOBEL_X)))
+    )
 
 
 def test_jobs_do_not_change_results(make_image, tmp_path, run_main):
@@ -582,11 +688,13 @@ def test_stdin_to_stdout_subprocess(color, run_cli):
 
 def test_stdin_to_stdout_cli_runner(color, cli_runner):
     path, image = color
-    result = invoke(cli_runner, ["filter", "-", "-k", "sobel-x", "-o", "-"],
-                    input=path.read_bytes())
+    result = invoke(
+        cli_runner, ["filter", "-", "-k", "sobel-x", "-o", "-"], input=path.read_bytes()
+    )
     assert result.exit_code == 0, result.output
-    np.testing.assert_array_equal(from_bytes(result.stdout_bytes),
-                                  saturate(np.abs(correlate(image, SOBEL_X))))
+    np.testing.assert_array_equal(
+        from_bytes(result.stdout_bytes), saturate(np.abs(correlate(image, SOBEL_X)))
+    )
 
 
 def test_stdout_format_option(color, run_cli):
@@ -606,8 +714,11 @@ def test_stdout_terminal_refused(color, tmp_path, cli_env):
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "convkit", "grayscale", str(path), "-o", "-"],
-            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE,
-            env=cli_env(), timeout=60,
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+            timeout=60,
         )
     finally:
         os.close(slave)
@@ -644,17 +755,26 @@ def bad_files(tmp_path, images):
 
 @pytest.mark.parametrize(
     "name,reason",
-    [("empty.png", r"empty"), ("half.png", r"truncated|corrupt"), ("half.jpg", r"truncated"),
-     ("corrupt.png", r"corrupt"), ("notes.txt", r"not an image"), ("fake.png", r"not an image")],
+    [
+        ("empty.png", r"empty"),
+        ("half.png", r"truncated|corrupt"),
+        ("half.jpg", r"truncated"),
+        ("corrupt.png", r"corrupt"),
+        ("notes.txt", r"not an image"),
+        ("fake.png", r"not an image"),
+    ],
 )
 @pytest.mark.parametrize("command", ["info", "grayscale", "filter"])
-def test_bad_input_one_line_error(convkit_cli, cli_error, bad_files, tmp_path, name, reason,
-                                  command, no_stray_temp_files):
+def test_bad_input_one_line_error(
+    convkit_cli, cli_error, bad_files, tmp_path, name, reason, command, no_stray_temp_files
+):
     path = bad_files / name
     before = path.read_bytes()
-    args = {"info": ["info", path],
-            "grayscale": ["grayscale", path, "-o", tmp_path / "o.png"],
-            "filter": ["filter", path, "-k", "sobel-x", "-o", tmp_path / "o.png"]}[command]
+    args = {
+        "info": ["info", path],
+        "grayscale": ["grayscale", path, "-o", tmp_path / "o.png"],
+        "filter": ["filter", path, "-k", "sobel-x", "-o", tmp_path / "o.png"],
+    }[command]
     result = convkit_cli(args)
     cli_error(result, 1, reason, path=str(path))
     assert result.stdout == b""
@@ -710,8 +830,9 @@ def test_batch_with_bad_files_in_the_middle(batch, tmp_path, convkit_cli, no_str
     assert re.search(r"2 failed", summary), summary
     assert sorted(p.name for p in out.iterdir()) == ["a_gray.png", "c_gray.png", "e_gray.png"]
     for name, image in good.items():
-        np.testing.assert_array_equal(read(out / f"{name}_gray.png"),
-                                      cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+        np.testing.assert_array_equal(
+            read(out / f"{name}_gray.png"), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        )
     assert no_stray_temp_files(tmp_path) == []
     assert result.stdout == b""
 
@@ -777,8 +898,9 @@ def test_missing_destination(color, convkit_cli, cli_error):
 def test_output_with_several_inputs(color, gray, tmp_path, convkit_cli, cli_error):
     result = convkit_cli(["grayscale", color[0], gray[0], "-o", tmp_path / "x.png"])
     cli_error(result, 2, r"--out-dir")
-    result = convkit_cli(["filter", gray[0], "-k", "sobel-x", "-k", "sobel-y",
-                          "-o", tmp_path / "x.png"])
+    result = convkit_cli(
+        ["filter", gray[0], "-k", "sobel-x", "-k", "sobel-y", "-o", tmp_path / "x.png"]
+    )
     cli_error(result, 2, r"--out-dir")
     assert not (tmp_path / "x.png").exists()
 
@@ -812,8 +934,7 @@ def test_read_only_output_folder(color, tmp_path, convkit_cli, cli_error, no_str
     assert no_stray_temp_files(tmp_path) == []
 
 
-def test_failed_rename_in_a_batch(make_image, tmp_path, run_main, monkeypatch,
-                                  no_stray_temp_files):
+def test_failed_rename_in_a_batch(make_image, tmp_path, run_main, monkeypatch, no_stray_temp_files):
     """A write that fails after the temp file exists (full disk, permissions) is an error
     for that input, leaves no temp file, and the others still go on."""
     import errno
@@ -830,15 +951,25 @@ def test_failed_rename_in_a_batch(make_image, tmp_path, run_main, monkeypatch,
     out = tmp_path / "out"
     result = run_main(["grayscale", *paths, "-d", out, "-j", "1"])
     assert result.exit_code == 1, result
-    assert re.search(rf"^convkit: error: {re.escape(str(out / 'y_gray.png'))}: .*no space",
-                     result.stderr, re.MULTILINE), result
+    assert re.search(
+        rf"^convkit: error: {re.escape(str(out / 'y_gray.png'))}: .*no space",
+        result.stderr,
+        re.MULTILINE,
+    ), result
     assert sorted(p.name for p in out.iterdir()) == ["x_gray.png", "z_gray.png"]
     assert no_stray_temp_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("kernel,reason", [("sobelx", r"unknown kernel.*sobel-x"),
-                                           ("1,2;3", r"ragged"), ("1,nan", r"nan"),
-                                           ("box:0", r"box"), ("", r"empty")])
+@pytest.mark.parametrize(
+    "kernel,reason",
+    [
+        ("sobelx", r"unknown kernel.*sobel-x"),
+        ("1,2;3", r"ragged"),
+        ("1,nan", r"nan"),
+        ("box:0", r"box"),
+        ("", r"empty"),
+    ],
+)
 def test_bad_kernel(color, tmp_path, convkit_cli, cli_error, kernel, reason):
     path, _ = color
     result = convkit_cli(["filter", path, "-k", kernel, "-o", tmp_path / "x.png"])
@@ -859,11 +990,13 @@ def test_bad_resize(color, tmp_path, convkit_cli, cli_error, size):
 
 @pytest.mark.parametrize(
     "args,reason",
-    [(["grayscale", "--interpolation", "bogus"], r"interpolation"),
-     (["grayscale", "--keep-aspect"], r"--resize"),
-     (["filter", "-k", "sobel-x", "--border", "wrap"], r"border"),
-     (["filter", "-k", "sobel-x", "--range", "log"], r"range"),
-     (["grayscale", "--format", "xcf"], r"format")],
+    [
+        (["grayscale", "--interpolation", "bogus"], r"interpolation"),
+        (["grayscale", "--keep-aspect"], r"--resize"),
+        (["filter", "-k", "sobel-x", "--border", "wrap"], r"border"),
+        (["filter", "-k", "sobel-x", "--range", "log"], r"range"),
+        (["grayscale", "--format", "xcf"], r"format"),
+    ],
 )
 def test_bad_options(color, tmp_path, convkit_cli, cli_error, args, reason):
     result = convkit_cli([args[0], color[0], *args[1:], "-o", tmp_path / "x.png"])
@@ -871,8 +1004,11 @@ def test_bad_options(color, tmp_path, convkit_cli, cli_error, args, reason):
 
 
 def test_click_usage_errors_exit_2(color, convkit_cli):
-    for args in (["grayscale", color[0], "--no-such-option"], ["no-such-command"],
-                 ["grayscale", color[0], "-j", "0", "-o", "x.png"]):
+    for args in (
+        ["grayscale", color[0], "--no-such-option"],
+        ["no-such-command"],
+        ["grayscale", color[0], "-j", "0", "-o", "x.png"],
+    ):
         result = convkit_cli(args)
         assert result.exit_code == 2, result
         assert "Traceback" not in result.stderr
@@ -912,11 +1048,17 @@ def test_closed_pipe_ends_quietly(make_image, tmp_path, cli_env):
     for i in range(300):
         make_image(f"many/{i:03d}.png", shape=(2, 2, 3), seed=i)
     big, _ = make_image("big.png", shape=(300, 300, 3), seed=1)
-    for args in (["info", "--json", tmp_path / "many"], ["info", tmp_path / "many"],
-                 ["grayscale", big, "-o", "-"], ["filter", big, "-k", "sobel-x", "-o", "-"]):
+    for args in (
+        ["info", "--json", tmp_path / "many"],
+        ["info", tmp_path / "many"],
+        ["grayscale", big, "-o", "-"],
+        ["filter", big, "-k", "sobel-x", "-o", "-"],
+    ):
         proc = subprocess.Popen(
             [sys.executable, "-m", "convkit", *map(str, args)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=cli_env(),
         )
         proc.stdout.close()  # the reader is gone before anything is written
@@ -959,8 +1101,14 @@ def test_every_command_has_help(cli_runner):
         result = invoke(cli_runner, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage" in result.stdout and name in result.stdout
-        first_line = (next(i for i in app.registered_commands
-                           if (i.name or "") == name).callback.__doc__ or "").strip().splitlines()
+        first_line = (
+            (
+                next(i for i in app.registered_commands if (i.name or "") == name).callback.__doc__
+                or ""
+            )
+            .strip()
+            .splitlines()
+        )
         if first_line:
             assert first_line[0][:30] in " ".join(result.stdout.split()), name
 
@@ -985,4 +1133,4 @@ def test_filter_help_says_correlation_and_range_default(cli_runner):
 def test_jobs_help_shows_its_default(cli_runner, command):
     """`-j` says '[default: all cores]': the text must survive Rich's markup."""
     text = " ".join(invoke(cli_runner, [command, "--help"]).stdout.split())
-    assert "all cores" in text, text[text.find("--jobs"):][:200]
+    assert "all cores" in text, text[text.find("--jobs") :][:200]

@@ -137,7 +137,8 @@ def test_filter2d_colour_is_per_channel(border, kshape):
 
 @pytest.mark.parametrize("border", list(BORDERS))
 @pytest.mark.parametrize(
-    "size,kshape", [((8, 9), (21, 21)), ((5, 5), (15, 15)), ((1, 30), (3, 3)), ((30, 1), (3, 5))],
+    "size,kshape",
+    [((8, 9), (21, 21)), ((5, 5), (15, 15)), ((1, 30), (3, 3)), ((30, 1), (3, 5))],
     ids=str,
 )
 def test_filter2d_kernel_larger_than_image(border, size, kshape):
@@ -204,8 +205,9 @@ def test_normalize_divides_by_kernel_sum(border):
     # a box of ones normalized is a mean filter: flat stays flat
     flat = np.full((10, 12), 77, np.uint8)
     if border != "constant":  # zeros beyond the edge darken the rim
-        np.testing.assert_allclose(filter2d(flat, np.ones((3, 3)), border=border, normalize=True),
-                                   77, atol=1e-4)
+        np.testing.assert_allclose(
+            filter2d(flat, np.ones((3, 3)), border=border, normalize=True), 77, atol=1e-4
+        )
 
 
 def test_normalize_leaves_zero_sum_kernels_alone():
@@ -256,8 +258,20 @@ def test_clip_equals_opencv_saturate_cast_on_ties():
 
 
 @pytest.mark.parametrize(
-    "name", ["sobel-x", "sobel-y", "laplacian", "sharpen", "emboss", "box:3", "box:4",
-             "gaussian:5", "box:15", "gaussian:21", "1,2,-1;0.5,-3,1;0,1,0.25"],
+    "name",
+    [
+        "sobel-x",
+        "sobel-y",
+        "laplacian",
+        "sharpen",
+        "emboss",
+        "box:3",
+        "box:4",
+        "gaussian:5",
+        "box:15",
+        "gaussian:21",
+        "1,2,-1;0.5,-3,1;0,1,0.25",
+    ],
 )
 @pytest.mark.parametrize("border", list(BORDERS))
 def test_clip_equals_filter2d_ddepth_minus1_uint8(name, border):

@@ -64,7 +64,8 @@ LOSSLESS = [
 
 
 @pytest.mark.parametrize(
-    "suffix,dtype,channels", LOSSLESS,
+    "suffix,dtype,channels",
+    LOSSLESS,
     ids=[f"{s[1:]}-{np.dtype(d).name}-{c}ch" for s, d, c in LOSSLESS],
 )
 def test_decode_lossless_round_trip(tmp_path, images, suffix, dtype, channels):
@@ -222,8 +223,9 @@ SNIFFED = [
 ]
 
 
-@pytest.mark.parametrize("suffix,dtype,channels,quality", SNIFFED,
-                         ids=[f"{s[1:]}-{c}ch-{q}" for s, _, c, q in SNIFFED])
+@pytest.mark.parametrize(
+    "suffix,dtype,channels,quality", SNIFFED, ids=[f"{s[1:]}-{c}ch-{q}" for s, _, c, q in SNIFFED]
+)
 @pytest.mark.parametrize("size", [(37, 23), (1, 300), (640, 480)])
 def test_sniff_size_reads_width_height(images, suffix, dtype, channels, quality, size):
     width, height = size
@@ -259,8 +261,9 @@ def bmp_claiming(width, height, images) -> bytes:
 
 
 def webp_lossless_claiming(width, height, images) -> bytes:
-    data = bytearray(images.encode(np.zeros((8, 8, 3), np.uint8), ".webp",
-                                   [cv2.IMWRITE_WEBP_QUALITY, 101]))
+    data = bytearray(
+        images.encode(np.zeros((8, 8, 3), np.uint8), ".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])
+    )
     assert data[12:16] == b"VP8L"
     bits = int.from_bytes(data[21:25], "little")
     bits = (bits & ~((1 << 28) - 1)) | (width - 1) | ((height - 1) << 14)
@@ -658,8 +661,14 @@ def test_plan_output_takes_one_input_and_one_result(tmp_path, two_inputs):
 
 
 def test_plan_output_format_from_suffix(tmp_path, two_inputs):
-    for name, fmt in [("x.png", "png"), ("x.JPG", "jpg"), ("x.jpeg", "jpg"), ("x.tif", "tiff"),
-                      ("x.webp", "webp"), ("x.bmp", "bmp")]:
+    for name, fmt in [
+        ("x.png", "png"),
+        ("x.JPG", "jpg"),
+        ("x.jpeg", "jpg"),
+        ("x.tif", "tiff"),
+        ("x.webp", "webp"),
+        ("x.bmp", "bmp"),
+    ]:
         target = OutputPlan(output=str(tmp_path / name)).validate(two_inputs[:1], ["gray"])
         assert target[(0, "gray")].fmt == fmt, name
     forced = OutputPlan(output=str(tmp_path / "x.png"), fmt="jpeg").validate(
@@ -712,16 +721,15 @@ def test_plan_refuses_two_results_on_one_path(tmp_path, images):
     for folder in ("x", "y"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "same.png").write_bytes(png)
-    sources = collect_sources([str(tmp_path / "x" / "same.png"),
-                               str(tmp_path / "y" / "same.png")]).sources
+    sources = collect_sources(
+        [str(tmp_path / "x" / "same.png"), str(tmp_path / "y" / "same.png")]
+    ).sources
     with pytest.raises(UsageError) as info:
         OutputPlan(out_dir=tmp_path / "out").validate(sources, ["gray"])
     assert "two results" in str(info.value)
     # one input, two results, a template without {what}
     with pytest.raises(UsageError):
-        OutputPlan(out_dir=tmp_path / "out", template="out.{ext}").validate(
-            sources[:1], ["a", "b"]
-        )
+        OutputPlan(out_dir=tmp_path / "out", template="out.{ext}").validate(sources[:1], ["a", "b"])
     # {index} separates them
     targets = OutputPlan(out_dir=tmp_path / "out", template="{stem}_{index}.png").validate(
         sources, ["gray"]
@@ -729,8 +737,7 @@ def test_plan_refuses_two_results_on_one_path(tmp_path, images):
     assert len({t.path for t in targets.values()}) == 2
 
 
-@pytest.mark.parametrize("template", ["{nope}.png", "{stem", "{0}.png", "sub/{stem}.png", "..",
-                                      ""])
+@pytest.mark.parametrize("template", ["{nope}.png", "{stem", "{0}.png", "sub/{stem}.png", "..", ""])
 def test_plan_bad_templates(tmp_path, two_inputs, template):
     with pytest.raises(UsageError):
         OutputPlan(out_dir=tmp_path / "out", template=template).validate(two_inputs, ["gray"])
@@ -744,7 +751,8 @@ def test_plan_recursive_keeps_sub_folders(tmp_path, images):
     sources = collect_sources([str(tmp_path / "in")], recursive=True).sources
     targets = OutputPlan(out_dir=tmp_path / "out").validate(sources, ["gray"])
     assert sorted(t.path.relative_to(tmp_path / "out").as_posix() for t in targets.values()) == [
-        "sub/deep_gray.png", "top_gray.png",
+        "sub/deep_gray.png",
+        "top_gray.png",
     ]
 
 

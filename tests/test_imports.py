@@ -21,7 +21,11 @@ REPO = Path(__file__).resolve().parent.parent
 def run_python(code: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
     )
 
 
@@ -35,7 +39,8 @@ def test_importing_convkit_imports_neither_opencv_nor_tensorflow(tmp_path, cli_e
         print("HEAVY", heavy)
         assert not heavy, heavy
         """,
-        tmp_path, cli_env(),
+        tmp_path,
+        cli_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -55,7 +60,8 @@ def test_help_does_not_import_opencv(tmp_path, cli_env):
                        if m.split(".")[0] in ("cv2", "tensorflow", "keras"))
         assert not heavy, heavy
         """,
-        tmp_path, cli_env(),
+        tmp_path,
+        cli_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -86,13 +92,16 @@ def test_image_commands_do_not_import_tensorflow(tmp_path, sample_images, cli_en
             assert not loaded, (name, loaded[:5])
         print("OK")
         """,
-        tmp_path, cli_env(),
+        tmp_path,
+        cli_env(),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK" in proc.stdout
     assert (tmp_path / "gray.png").is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "chelsea_gaussian-5.png", "chelsea_sobel-x.png"]
+        "chelsea_gaussian-5.png",
+        "chelsea_sobel-x.png",
+    ]
 
 
 def _ruff() -> str | None:
@@ -106,8 +115,9 @@ def test_ruff_passes_on_the_package():
     ruff = _ruff()
     if ruff is None:
         pytest.skip("ruff is not installed")
-    proc = subprocess.run([ruff, "check", "convkit"], capture_output=True, text=True, cwd=REPO,
-                          timeout=120)
+    proc = subprocess.run(
+        [ruff, "check", "convkit"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -116,8 +126,13 @@ def test_no_module_level_heavy_imports_in_the_package():
     ruff = _ruff()
     if ruff is None:
         pytest.skip("ruff is not installed")
-    proc = subprocess.run([ruff, "check", "--no-cache", "--select", "TID253", "convkit"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [ruff, "check", "--no-cache", "--select", "TID253", "convkit"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -132,9 +147,19 @@ def test_ruff_bans_module_level_heavy_imports(tmp_path):
         "def ok():\n    import cv2\n\n    return cv2, tf, layers\n"
     )
     proc = subprocess.run(
-        [ruff, "check", "--no-cache", "--config", str(REPO / "pyproject.toml"), "--select",
-         "TID253", str(probe)],
-        capture_output=True, text=True, timeout=120,
+        [
+            ruff,
+            "check",
+            "--no-cache",
+            "--config",
+            str(REPO / "pyproject.toml"),
+            "--select",
+            "TID253",
+            str(probe),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.count("TID253") == 3, proc.stdout

@@ -12,11 +12,30 @@ from convkit.errors import KernelError, UsageError
 from convkit.kernels import Kernel, list_presets, parse_kernels, preset_names
 
 FIXED_PRESETS = [
-    "identity", "sobel-x", "sobel-y", "scharr-x", "scharr-y", "prewitt-x", "prewitt-y",
-    "laplacian", "laplacian-diag", "sharpen", "emboss", "outline",
+    "identity",
+    "sobel-x",
+    "sobel-y",
+    "scharr-x",
+    "scharr-y",
+    "prewitt-x",
+    "prewitt-y",
+    "laplacian",
+    "laplacian-diag",
+    "sharpen",
+    "emboss",
+    "outline",
 ]
-ZERO_SUM = {"sobel-x", "sobel-y", "scharr-x", "scharr-y", "prewitt-x", "prewitt-y",
-            "laplacian", "laplacian-diag", "outline"}
+ZERO_SUM = {
+    "sobel-x",
+    "sobel-y",
+    "scharr-x",
+    "scharr-y",
+    "prewitt-x",
+    "prewitt-y",
+    "laplacian",
+    "laplacian-diag",
+    "outline",
+}
 
 
 def one(arg, **kw) -> Kernel:
@@ -71,8 +90,15 @@ def test_box_n(n):
     assert str(n) in k.name
 
 
-@pytest.mark.parametrize("arg,size,sigma", [("gaussian:3", 3, None), ("gaussian:7:1.5", 7, 1.5),
-                                            ("gaussian:5:0.8", 5, 0.8), ("gaussian:11", 11, None)])
+@pytest.mark.parametrize(
+    "arg,size,sigma",
+    [
+        ("gaussian:3", 3, None),
+        ("gaussian:7:1.5", 7, 1.5),
+        ("gaussian:5:0.8", 5, 0.8),
+        ("gaussian:11", 11, None),
+    ],
+)
 def test_gaussian_n_sigma(arg, size, sigma):
     k = one(arg)
     m = k.matrix
@@ -187,8 +213,9 @@ def test_ragged_rows(arg):
     assert "ragged" in kernel_error(arg).lower()
 
 
-@pytest.mark.parametrize("arg,bad", [("1,a;2,3", "a"), ("1,x,3;4,5,6", "x"),
-                                     ("1,2,three", "three"), ("1,2;3,4q", "4q")])
+@pytest.mark.parametrize(
+    "arg,bad", [("1,a;2,3", "a"), ("1,x,3;4,5,6", "x"), ("1,2,three", "three"), ("1,2;3,4q", "4q")]
+)
 def test_non_numbers(arg, bad):
     message = kernel_error(arg)
     assert "not a number" in message.lower(), message
@@ -322,9 +349,15 @@ def test_object_npy_without_pickled_code_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "arg,suggestion",
-    [("sobelx", "sobel-x"), ("sobel_y", "sobel-y"), ("lapalcian", "laplacian"),
-     ("edge4", "edges4"), ("sharpn", "sharpen"), ("gausian:5", "gaussian"),
-     ("scharrx", "scharr-x")],
+    [
+        ("sobelx", "sobel-x"),
+        ("sobel_y", "sobel-y"),
+        ("lapalcian", "laplacian"),
+        ("edge4", "edges4"),
+        ("sharpn", "sharpen"),
+        ("gausian:5", "gaussian"),
+        ("scharrx", "scharr-x"),
+    ],
 )
 def test_unknown_name_suggests_closest_preset(arg, suggestion):
     message = kernel_error(arg)
@@ -347,9 +380,18 @@ def test_unknown_name_without_close_match_points_to_list():
 
 @pytest.mark.parametrize(
     "arg,fragment",
-    [("box:0", "between"), ("box:-3", "between"), ("box:x", "box:N"), ("box:3:2", "box:N"),
-     ("gaussian:4", "odd"), ("gaussian:5:nan", "finite"), ("gaussian:5:inf", "finite"),
-     ("gaussian:5:1:2", "gaussian:N"), ("gaussian:x", "gaussian:N"), ("box:100000", "between")],
+    [
+        ("box:0", "between"),
+        ("box:-3", "between"),
+        ("box:x", "box:N"),
+        ("box:3:2", "box:N"),
+        ("gaussian:4", "odd"),
+        ("gaussian:5:nan", "finite"),
+        ("gaussian:5:inf", "finite"),
+        ("gaussian:5:1:2", "gaussian:N"),
+        ("gaussian:x", "gaussian:N"),
+        ("box:100000", "between"),
+    ],
 )
 def test_bad_parametric(arg, fragment):
     message = kernel_error(arg)

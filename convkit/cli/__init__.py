@@ -52,17 +52,12 @@ def _root(
 def _register() -> None:
     # Command modules import only Typer and the light core; OpenCV and TensorFlow are
     # imported inside the functions that use them.
-    from convkit.cli import image_commands
+    from convkit.cli import image_commands, shape_calc
 
     app.command("info")(image_commands.info)
     app.command("grayscale")(image_commands.grayscale)
     app.command("filter")(image_commands.filter_)
-    try:  # TEMP until shape_calc lands
-        from convkit.cli import shape_calc
-
-        app.command("shape-calc")(shape_calc.shape_calc)
-    except ImportError:
-        pass
+    app.command("shape-calc")(shape_calc.shape_calc)
 
 
 _register()

@@ -9,13 +9,10 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 
-from convkit import kernels as kernel_lib
-from convkit.batch import BatchReport, default_jobs, run_batch
 from convkit.cli import report
 from convkit.cli.options import (
     DEFAULTS,
@@ -33,11 +30,21 @@ from convkit.cli.options import (
     Recursive,
 )
 from convkit.errors import UsageError
-from convkit.imageio import OutputPlan, Source, collect_sources, read_image
-from convkit.pipeline import RawPlan, Result, run_images
+
+# The core (NumPy, the image modules) is imported inside each command, so that registering
+# these commands costs `convkit shape-calc` and `convkit --help` nothing.
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convkit.batch import BatchReport
+    from convkit.imageio import OutputPlan, Source
+    from convkit.kernels import Kernel
+    from convkit.pipeline import Result
 
 
 def _sources(images: list[str] | None, recursive: bool, quiet: bool) -> list[Source]:
+    from convkit.imageio import collect_sources
+
     if not images:
         raise UsageError("no input images given (see --help)")
     collected = collect_sources(images, recursive=recursive)
@@ -50,6 +57,8 @@ def _sources(images: list[str] | None, recursive: bool, quiet: bool) -> list[Sou
 
 
 def _plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
+    from convkit.imageio import OutputPlan
+
     return OutputPlan(
         output=output,
         out_dir=out_dir,
@@ -68,6 +77,9 @@ def _finish(result: BatchReport, *, quiet: bool, verb: str = "written") -> None:
 
 
 def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
+    from convkit.batch import default_jobs
+    from convkit.pipeline import run_images
+
     with report.progress(len(sources), "images") as tick:
         result = run_images(
             sources,
@@ -113,6 +125,8 @@ def info(
     Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
     for several.
     """
+    from convkit.batch import default_jobs, run_batch
+    from convkit.imageio import read_image
     from convkit.info import image_info
 
     sources = _sources(images, recursive, quiet)
@@ -210,6 +224,7 @@ def grayscale(
     """
     from convkit.ops import INTERPOLATIONS, to_gray
     from convkit.ops import resize as resize_image
+    from convkit.pipeline import Result
 
     if interpolation not in INTERPOLATIONS:
         raise UsageError(
@@ -245,6 +260,8 @@ def _list_kernels() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from convkit import kernels as kernel_lib
+
     table = Table(
         title="Kernels for -k (applied as correlation, like cv2.filter2D)",
         title_justify="left",
@@ -260,6 +277,8 @@ def _list_kernels() -> None:
 
 
 def _format_matrix(matrix: np.ndarray) -> str:
+    import numpy as np
+
     if np.allclose(matrix, np.round(matrix)):
         cells = [[f"{int(round(v))}" for v in row] for row in matrix]
     else:
@@ -341,7 +360,9 @@ def filter_(
 
     Example: convkit filter cat.jpg --gray -k sobel-x -k sobel-y --out-dir edges/
     """
+    from convkit import kernels as kernel_lib
     from convkit.ops import BORDERS, filter2d, merge_alpha, split_alpha, to_gray
+    from convkit.pipeline import RawPlan, Result
     from convkit.render import RANGE_MODES, to_pixels
 
     if list_kernels:
@@ -385,11 +406,13 @@ def filter_(
     )
 
 
-def _unique_names(kernels: list[kernel_lib.Kernel]) -> list[kernel_lib.Kernel]:
+def _unique_names(kernels: list[Kernel]) -> list[Kernel]:
+    from convkit.kernels import Kernel
+
     seen: dict[str, int] = {}
     out = []
     for k in kernels:
         count = seen.get(k.name, 0) + 1
         seen[k.name] = count
-        out.append(k if count == 1 else kernel_lib.Kernel(f"{k.name}-{count}", k.matrix))
+        out.append(k if count == 1 else Kernel(f"{k.name}-{count}", k.matrix))
     return out

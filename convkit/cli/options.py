@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convkit.imageio import DEFAULT_MAX_PIXELS, DEFAULT_NAME_TEMPLATE
+from convkit.defaults import DEFAULT_MAX_PIXELS, DEFAULT_NAME_TEMPLATE
 
 _IO = "Input and output"
 _BATCH = "Batch"
