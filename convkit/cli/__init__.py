@@ -52,12 +52,17 @@ def _root(
 def _register() -> None:
     # Command modules import only Typer and the light core; OpenCV and TensorFlow are
     # imported inside the functions that use them.
-    from convkit.cli import image_commands, shape_calc
+    from convkit.cli import image_commands, keras_commands, shape_calc, train_commands
 
     app.command("info")(image_commands.info)
     app.command("grayscale")(image_commands.grayscale)
     app.command("filter")(image_commands.filter_)
+    app.command("conv")(keras_commands.conv)
+    app.command("pool")(keras_commands.pool)
+    app.command("run")(keras_commands.run)
     app.command("shape-calc")(shape_calc.shape_calc)
+    app.command("train-cifar")(train_commands.train_cifar)
+    app.command("predict")(train_commands.predict)
 
 
 _register()

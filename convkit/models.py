@@ -1,0 +1,150 @@
+"""Keras models built from the layer-spec language (:mod:`convkit.spec`).
+
+TensorFlow is imported here, inside :func:`import_keras`, the first time a Keras command
+runs, never when convkit is imported: ``shape-calc`` and the OpenCV commands do not pay its
+seconds of start-up. Shapes are channels-last, ``(H, W, C)`` without the batch dimension,
+as everywhere in convkit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from convkit.errors import SpecError
+
+if TYPE_CHECKING:
+    from convkit.spec import LayerSpec
+
+_KERAS = None
+
+
+def import_keras(*, verbose: bool = False):
+    """Import Keras 3 on the TensorFlow backend and return the module.
+
+    Unless ``verbose``, TensorFlow's C++ start-up lines and Python warnings are silenced and
+    Keras's interactive output (progress bars of ``fit``/``predict``, which would go to
+    stdout) is turned off: convkit reports progress itself, on stderr.
+    """
+    global _KERAS
+    if _KERAS is not None:
+        return _KERAS
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import keras
+
+    if not verbose:
+        import logging
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"keras(\.|$)")
+        warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+        keras.utils.disable_interactive_logging()
+        for name in ("tensorflow", "absl", "keras"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    _KERAS = keras
+    return keras
+
+
+def set_seed(seed: int | None) -> None:
+    """Make weight initialisation, shuffling and dropout repeatable (Python, NumPy, TF)."""
+    if seed is not None:
+        import_keras().utils.set_random_seed(seed)
+
+
+def split_input(layers: Sequence[LayerSpec]) -> tuple[tuple[int, ...] | None, list[LayerSpec]]:
+    """Separate a spec's optional leading ``input((H, W, C))`` from its layers."""
+    layers = list(layers)
+    if layers and layers[0].type == "InputLayer":
+        return tuple(layers[0].kwargs["shape"]), layers[1:]
+    return None, layers
+
+
+def make_layer(spec: LayerSpec, **overrides: Any):
+    """One Keras layer object from one parsed layer; a refusal names the layer in the spec."""
+    keras = import_keras()
+    cls = getattr(keras.layers, spec.type, None)
+    if cls is None:
+        raise spec.error(f"Keras has no layer {spec.type!r}")
+    try:
+        return cls(name=spec.name, **{**spec.kwargs, **overrides})
+    except (ValueError, TypeError) as exc:
+        raise spec.error(f"Keras refuses {spec.text or spec.type}: {_first_line(exc)}") from None
+
+
+def build_model(
+    layers: Sequence[LayerSpec],
+    input_shape: Sequence[int] | None = None,
+    *,
+    name: str = "convkit",
+):
+    """A functional ``keras.Model`` applying ``layers`` in order to ``input_shape``.
+
+    ``input_shape`` defaults to the spec's own ``input(...)``; one of the two is required.
+    Any layer Keras refuses to build on its input becomes a :class:`SpecError` pointing at it.
+    """
+    keras = import_keras()
+    spec_shape, layers = split_input(layers)
+    shape = tuple(input_shape) if input_shape is not None else spec_shape
+    if shape is None:
+        raise SpecError(
+            "the model needs an input shape: give one, or start the spec with input((H, W, C))"
+        )
+    if not layers:
+        raise SpecError("the spec has no layers")
+    inputs = keras.Input(shape=shape, name="input")
+    x = inputs
+    for spec in layers:
+        layer = make_layer(spec)
+        try:
+            x = layer(x)
+        except (ValueError, TypeError) as exc:
+            raise spec.error(
+                f"Keras cannot apply {spec.text or spec.type} to shape {_shape(x.shape)}: "
+                f"{_first_line(exc)}"
+            ) from None
+    return keras.Model(inputs, x, name=name)
+
+
+def activation_model(model, layer_names: Sequence[str] | None = None):
+    """A model with the same input whose outputs are the named layers' activations.
+
+    ``layer_names`` defaults to every layer after the input. One forward pass then gives
+    every feature map, in the order given.
+    """
+    keras = import_keras()
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if layer_names is None:
+        chosen = layers
+    else:
+        by_name = {layer.name: layer for layer in layers}
+        missing = [n for n in layer_names if n not in by_name]
+        if missing:
+            known = ", ".join(by_name)
+            raise SpecError(f"no layer named {', '.join(missing)} (layers: {known})")
+        chosen = [by_name[n] for n in layer_names]
+    return keras.Model(model.inputs, [layer.output for layer in chosen], name=f"{model.name}_maps")
+
+
+def summary_rows(model) -> list[tuple[str, str, tuple[int, ...], int]]:
+    """``(name, class, output shape without batch, parameters)`` for each layer of ``model``."""
+    keras = import_keras()
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        shape = tuple(int(d) for d in layer.output.shape[1:])
+        rows.append((layer.name, type(layer).__name__, shape, int(layer.count_params())))
+    return rows
+
+
+def _shape(shape) -> str:
+    return "x".join("?" if d is None else str(d) for d in tuple(shape)[1:])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
