@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check convkit tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_shape_calc.py
 	$(BIN)/python benchmarks/bench_opencv.py
 
 clean:
