@@ -178,7 +178,12 @@ def _print_info_table(infos: list[dict]) -> None:
             stats,
             f"{item['gray_length']:,}",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # A file, a pipe or a CI log: as wide as the table needs, not Rich's 80 columns.
+        widest = max(len(item["path"]) for item in infos)
+        console = Console(width=max(80, widest + 110))
+    console.print(table)
 
 
 # --------------------------------------------------------------------------- grayscale
