@@ -484,7 +484,7 @@ def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>")
     if image.dtype.name not in dtypes:
         raise ImageWriteError(
             f"{fmt.upper()} cannot hold {image.dtype} pixels "
-            f"(use --format png or tiff for 16-bit results)",
+            f"(write 16-bit results as PNG, TIFF or PGM/PPM)",
             path=name,
         )
     if fmt in ("ppm", "pgm"):
