@@ -22,8 +22,11 @@ demo: $(STAMP)
 	$(BIN)/convkit grayscale sample_images --resize 512x512 --out-dir out/gray -j $(JOBS)
 	$(BIN)/convkit filter sample_images --gray -k sobel-x -k sobel-y -k laplacian -k sharpen --out-dir out/filter -j $(JOBS)
 	$(BIN)/convkit shape-calc --input 512 --kernel 15 --stride 1 --padding 0
+	$(BIN)/convkit conv sample_images -k edges4 --activation relu --out-dir out/conv -j $(JOBS)
+	$(BIN)/convkit run sample_images --spec "conv2d(1, 15) relu maxpool2d(2)" --seed 0 --out-dir out/run -j $(JOBS)
+	$(BIN)/convkit pool sample_images --color --size 4 --out-dir out/pool -j $(JOBS)
 	@echo
-	@echo "Results are in $(CURDIR)/out/ (gray/, filter/)"
+	@echo "Results are in $(CURDIR)/out/ (gray/, filter/, conv/, run/, pool/)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -34,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_shape_calc.py
 	$(BIN)/python benchmarks/bench_opencv.py
+	$(BIN)/python benchmarks/bench_keras.py
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info
