@@ -1,13 +1,659 @@
-"""PLACEHOLDER (issue 5, being written): ``convkit train-cifar`` and ``convkit predict``."""
+"""``convkit train-cifar`` and ``convkit predict``.
 
+Options are parsed and checked here, the work is done by :mod:`convkit.cifar`,
+:mod:`convkit.training` and :mod:`convkit.predict`; progress and notes go to stderr (a Rich
+progress bar only when stderr is a terminal), results and tables to stdout. The core, NumPy
+and TensorFlow are imported inside the commands, so registering them costs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from convkit.cli import report
+from convkit.cli.options import DEFAULTS, FailFast, Images, Jobs, Json, MaxPixels, Quiet, Recursive
 from convkit.errors import UsageError
 
+if TYPE_CHECKING:
+    from convkit.training import EpochRecord, RunInfo, TrainResult
 
-def train_cifar() -> None:
-    """Train a CNN on CIFAR-10 (not yet available)."""
-    raise UsageError("convkit train-cifar is not available yet")
+_DATA = "Data"
+_MODEL = "Model"
+_TRAIN = "Training"
+_OUT = "Results"
+
+_MODELS_HELP = (
+    "small (default: three conv/pool blocks, fast on a CPU) or classic (the network of "
+    "Keras's classic cifar10_cnn.py example)."
+)
 
 
-def predict() -> None:
-    """Classify images with a trained model (not yet available)."""
-    raise UsageError("convkit predict is not available yet")
+# --------------------------------------------------------------------------- progress
+
+
+class _ConsoleEvents:
+    """Renders the events of :class:`convkit.training.TrainingEvents` (same methods; not a
+    subclass, so that this module imports nothing heavy) on stderr.
+
+    One line per finished epoch always (unless --quiet); a transient Rich progress bar with
+    live loss/accuracy and ETA for the epoch in progress when stderr is a terminal.
+    """
+
+    def __init__(self, *, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.console = Console(stderr=True, highlight=False)
+        self.live = sys.stderr.isatty()
+        self.progress = None
+        self.task = None
+        self.label = ""
+        self.pending = False
+
+    # The core calls these.
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self._print(f"convkit: note: {message}")
+
+    def on_start(self, run: RunInfo) -> None:
+        if not self.quiet:
+            start = f", from epoch {run.first_epoch + 1}" if run.first_epoch else ""
+            self._print(
+                f"convkit: training {run.model} ({run.params:,} parameters) on "
+                f"{run.train_images:,} images ({run.val_images:,} validation, "
+                f"{run.test_images:,} test), {run.steps_per_epoch:,} batches of "
+                f"{run.batch_size} per epoch, {run.epochs} epoch{'s' if run.epochs != 1 else ''}"
+                f"{start}"
+            )
+        if self.live:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[metrics]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        self.label = f"epoch {epoch}/{epochs}"
+        if self.progress is not None:
+            self.task = self.progress.add_task(self.label, total=None, metrics="", start=True)
+
+    def on_batch(self, epoch: int, step: int, steps: int, logs: dict[str, float]) -> None:
+        self._flush_pending()
+        if self.progress is not None and self.task is not None:
+            metrics = (
+                f"loss {logs.get('loss', float('nan')):.4f}  acc {logs.get('accuracy', 0):.1%}"
+            )
+            self.progress.update(self.task, completed=step, total=steps, metrics=metrics)
+
+    def on_validation(self, epoch: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, description=f"{self.label} validating")
+
+    def on_epoch_end(self, record: EpochRecord, epochs: int) -> None:
+        self._flush_pending()
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        if self.quiet:
+            return
+        parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.loss:.4f}"]
+        parts.append(f"accuracy {record.accuracy:.1%}")
+        if record.val_loss is not None:
+            parts.append(f"val_loss {record.val_loss:.4f}")
+            parts.append(f"val_accuracy {record.val_accuracy:.1%}")
+        parts.append(f"{record.seconds:.1f} s")
+        parts.append(f"{record.images_per_second:,.0f} img/s")
+        if not record.complete:
+            parts.append(f"(stopped after {record.images:,} images)")
+        self._print("convkit: " + "  ".join(parts))
+
+    def on_phase(self, message: str) -> None:
+        self._flush_pending()
+        if not self.quiet:
+            self._print(f"convkit: {message}")
+
+    # Ours.
+    def interrupted(self) -> None:
+        # Called from the SIGINT handler: printing there could re-enter a write that the
+        # signal interrupted, so the note waits for the next event.
+        self.pending = True
+
+    def _flush_pending(self) -> None:
+        if self.pending:
+            self.pending = False
+            self._print(
+                "convkit: note: stopping after this batch; the results will still be written "
+                "(press Ctrl-C again to abort at once)"
+            )
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _print(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- train-cifar
+
+
+def _default_out(dataset: str) -> Path:
+    return Path("out") / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _spec_text(spec: str) -> str:
+    """``--spec`` is the layers themselves, or a file holding them."""
+    from convkit.spec import parse_spec, parse_spec_file
+
+    path = Path(spec)
+    looks_like_file = "(" not in spec and (path.suffix or "/" in spec)
+    if path.is_file():
+        parse_spec_file(path)  # errors name the file
+        return path.read_text(encoding="utf-8")
+    if looks_like_file and not path.exists():
+        raise UsageError(f"--spec {spec}: no such spec file")
+    parse_spec(spec)
+    return spec
+
+
+def _check_stack(config, num_classes: int) -> None:
+    """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
+    32x32x3 images is refused in a fraction of a second."""
+    from convkit.shapes import LayerError, analyze_stack
+    from convkit.training import check_spec_input, config_layers
+
+    layers = config_layers(config, num_classes)
+    check_spec_input(layers)
+    try:
+        analyze_stack(layers, (32, 32, 3))
+    except LayerError as exc:
+        raise layers[exc.index].error(exc.message) from None
+
+
+def train_cifar(
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs",
+            "-e",
+            help="Epochs to train (with --resume: the new total) \\[default: 10].",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            help="Images per training step \\[default: 64].",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help=_MODELS_HELP, show_default=False, rich_help_panel=_MODEL
+        ),
+    ] = None,
+    spec: Annotated[
+        str | None,
+        typer.Option(
+            "--spec",
+            help='Any stack of the layer-spec language, e.g. "conv2d(32, 3, activation=relu) '
+            'maxpool2d(2) flatten dense(64, activation=relu)", or a file holding one. The 32x32x3 '
+            "input and the softmax head are added when missing.",
+            metavar="TEXT|FILE",
+            show_default=False,
+            rich_help_panel=_MODEL,
+        ),
+    ] = None,
+    augment: Annotated[
+        bool | None,
+        typer.Option(
+            "--augment/--no-augment",
+            help="Random horizontal flips and shifts of up to 4 pixels, on the fly "
+            "\\[default: off].",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help="Learning rate of the Adam optimizer \\[default: 0.001].",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    val_split: Annotated[
+        float | None,
+        typer.Option(
+            "--val-split",
+            help="Share of the training images held out for validation, between 0 and 1 "
+            "\\[default: 0.1].",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            help="Use only N training images (validation included), for a quick run. The "
+            "test set is always complete.",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Make the run repeatable: the same seed gives the same split, order, "
+            "augmentation and weights. Without it a seed is drawn and saved in metrics.json.",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for the results \\[default: out/DATASET-DATE-TIME].",
+            show_default=False,
+            rich_help_panel=_OUT,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run in DIR from its last completed epoch, with its settings; "
+            "--epochs sets the new total.",
+            metavar="DIR",
+            show_default=False,
+            rich_help_panel=_OUT,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace the results of an earlier run in --out.",
+            rich_help_panel=_OUT,
+        ),
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The cifar-10-batches-py folder, a folder holding it, or cifar-10-python.tar.gz "
+            "(read in place). Default: $CONVKIT_DATA, then Keras's cache (~/.keras/datasets), "
+            "then Keras's download.",
+            show_default=False,
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="cifar10 or cifar100 (its 100 fine labels) \\[default: cifar10].",
+            show_default=False,
+            rich_help_panel=_DATA,
+        ),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download/--no-download",
+            help="When the data is nowhere on disk, let Keras download it.",
+            rich_help_panel=_DATA,
+        ),
+    ] = True,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print metrics.json on stdout instead of the summary table."),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No notes or per-epoch lines on stderr (errors still show)."
+        ),
+    ] = False,
+) -> None:
+    """Train a CNN on CIFAR-10 (or CIFAR-100), see how it learned, keep the model.
+
+    Writes into --out: model.keras, history.csv/json, metrics.json (test accuracy and loss,
+    per-class accuracy, confusion matrix, timings), curves.png, confusion.png and
+    predictions.png. Ctrl-C stops after the current batch and still writes them all;
+    --resume DIR continues later.
+
+    Example: convkit train-cifar --epochs 5 --limit 5000 --augment --out out/first-cnn
+    """
+    from convkit import cifar, training
+
+    overrides: dict[str, Any] = {
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "model": model,
+        "spec": spec,
+        "augment": augment,
+        "learning_rate": lr,
+        "val_split": val_split,
+        "limit": limit,
+        "seed": seed,
+    }
+    if model is not None and spec is not None:
+        raise UsageError("give either --model or --spec, not both")
+    if dataset is not None:
+        overrides["dataset"] = cifar.dataset_info(dataset).key
+    if spec is not None:
+        overrides["spec"] = _spec_text(spec)
+    state = None
+    created = False
+    if resume is not None:
+        if out is not None and Path(out).resolve() != Path(resume).resolve():
+            raise UsageError("--resume DIR writes its results into DIR; leave out --out")
+        if overwrite:
+            raise UsageError("--overwrite cannot be used with --resume")
+        state = training.load_run(resume)
+        config = training.resume_config(state, overrides)
+        config.validate()
+        target = training.prepare_out(resume, resume=True)
+        if data_dir is None and state.get("source") and Path(state["source"]).exists():
+            data_dir = Path(state["source"])
+    else:
+        config = training.TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+        config.validate()
+        info = cifar.dataset_info(config.dataset)
+        _check_stack(config, info.num_classes)
+        wanted = out if out is not None else _default_out(info.key)
+        created = not Path(wanted).exists()
+        target = training.prepare_out(wanted, overwrite=overwrite)
+
+    try:
+        result = _load_and_train(config, data_dir, download, target, state, quiet=quiet)
+    except BaseException:
+        if created and target.is_dir() and not any(target.iterdir()):
+            target.rmdir()  # no empty results folder is left by a run that never began
+        raise
+
+    if json_out:
+        print(json.dumps(result.metrics, indent=2))
+    else:
+        _print_summary(result)
+    for failure in result.failures:
+        report.error(failure)
+    if result.failures:
+        raise typer.Exit(1)
+    if result.interrupted:
+        if not quiet:
+            report.note(
+                f"interrupted: results for what was trained are in {result.out}; "
+                f"continue with: convkit train-cifar --resume {result.out}"
+            )
+        raise typer.Exit(130)
+    if not quiet:
+        report.note(f"results in {result.out}")
+
+
+def _load_and_train(config, data_dir, download, target, state, *, quiet) -> TrainResult:
+    from convkit import cifar, training
+
+    data = cifar.load(
+        config.dataset,
+        data_dir,
+        allow_download=download,
+        on_note=None if quiet else report.note,
+    )
+    if not quiet:
+        for note in data.notes:
+            report.note(note)
+        report.note(
+            f"{data.info.title} from {data.source}: {len(data.x_train):,} training and "
+            f"{len(data.x_test):,} test images"
+        )
+    events = _ConsoleEvents(quiet=quiet)
+    stop = training.StopRequest()
+    try:
+        with training.sigint_stops(stop, on_first=events.interrupted):
+            return training.train(
+                config, data, target, events=events, stop=stop, resume_state=state
+            )
+    finally:
+        events.close()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _print_summary(result: TrainResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = result.metrics
+    table = Table(title="Training summary", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    model = f"{m['model']} ({m['params']:,} parameters)"
+    if m.get("added_layers"):
+        model += f"; added: {', '.join(m['added_layers'])}"
+    table.add_row("model", model)
+    table.add_row(
+        "data",
+        f"{m['dataset']} from {m['data_source']}: {m['train_images']:,} training, "
+        f"{m['val_images']:,} validation, {m['test_images']:,} test images",
+    )
+    epochs = f"{m['epochs']} of {m['epochs_requested']}"
+    if m.get("partial_epoch"):
+        p = m["partial_epoch"]
+        epochs += f", then stopped in epoch {p['epoch']} after {p['images']:,} images"
+    elif m.get("interrupted"):
+        epochs += ", stopped by Ctrl-C"
+    table.add_row(
+        "epochs",
+        epochs + f" (batch size {m['batch_size']}, learning rate {m['learning_rate']:g}"
+        f"{', augmented' if m['augment'] else ''}, seed {m['seed']})",
+    )
+    final = m.get("final")
+    if final:
+        table.add_row(
+            "last epoch",
+            f"training loss {final['loss']:.4f}, accuracy {final['accuracy']:.1%}"
+            + (
+                f"; validation loss {final['val_loss']:.4f}, accuracy {final['val_accuracy']:.1%}"
+                if final.get("val_loss") is not None
+                else ""
+            ),
+        )
+    if m.get("best_val_accuracy") is not None:
+        table.add_row("best validation", f"{m['best_val_accuracy']:.1%} (epoch {m['best_epoch']})")
+    table.add_row(
+        "test",
+        f"[bold]accuracy {m['test_accuracy']:.1%}[/bold], loss {m['test_loss']:.4f} "
+        f"(chance: {1 / len(m['class_names']):.0%})",
+    )
+    scored = [(v, k) for k, v in m["per_class_accuracy"].items() if v is not None]
+    if scored:
+        worst, best = min(scored), max(scored)
+        table.add_row("per class", f"best {best[1]} {best[0]:.0%}, worst {worst[1]} {worst[0]:.0%}")
+    speed = m.get("train_images_per_second")
+    table.add_row(
+        "time",
+        _duration(m["wall_time_seconds"]) + (f", {speed:,.0f} training images/s" if speed else ""),
+    )
+    table.add_row("results", f"{result.out}/ ({', '.join(result.files)})")
+    Console(soft_wrap=False).print(table)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def predict(
+    model: Annotated[
+        str | None,
+        typer.Argument(
+            help="A trained model: a .keras file, or a train-cifar results folder.",
+            show_default=False,
+        ),
+    ] = None,
+    images: Images = None,
+    top_k: Annotated[
+        int,
+        typer.Option("--top-k", "-k", help="How many of the likeliest classes to show."),
+    ] = 3,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="Class names, one per line (or a JSON list) \\[default: labels.txt beside "
+            "the model].",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: Json = False,
+    recursive: Recursive = False,
+    max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    jobs: Jobs = None,
+    fail_fast: FailFast = False,
+    quiet: Quiet = False,
+) -> None:
+    """Classify images with a trained model and show the likeliest classes.
+
+    The model is loaded in Keras's safe mode (no arbitrary code). Each image is prepared as
+    training saw CIFAR: RGB, resized to the model's input with area interpolation.
+
+    Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
+    """
+    import numpy as np
+
+    from convkit import predict as core
+    from convkit.batch import default_jobs, run_batch
+    from convkit.imageio import collect_sources, read_image
+
+    if model is None:
+        raise UsageError("give a model (.keras file or results folder) and images (see --help)")
+    if top_k < 1:
+        raise UsageError(f"--top-k must be at least 1, got {top_k}")
+    if not images:
+        raise UsageError("no input images given (see --help)")
+    collected = collect_sources(images, recursive=recursive)
+    if not quiet:
+        for text in collected.notes:
+            report.note(text)
+    sources = collected.sources
+    if not sources:
+        raise UsageError("no images found in the inputs given")
+
+    model_path = core.resolve_model_path(model)
+    keras_model = core.load_model(model_path)
+    shape = core.inspect_model(keras_model, name=str(model_path))
+    names, note = core.class_names_for(model_path, shape.classes, labels)
+    if note and not quiet:
+        report.note(note)
+
+    def work(source) -> np.ndarray:
+        return core.prepare_image(read_image(source, max_pixels=max_pixels), shape)
+
+    results: list[dict | None] = [None] * len(sources)
+    failed = 0
+    stopped = False
+    chunk = 256
+    with report.progress(len(sources), "images") as tick:
+        for start in range(0, len(sources), chunk):
+            part = sources[start : start + chunk]
+            batch = run_batch(
+                part,
+                work,
+                jobs=jobs or default_jobs(),
+                fail_fast=fail_fast,
+                on_error=report.input_error,
+                on_done=tick,
+            )
+            failed += batch.failed
+            ready = [(i, a) for i, a in enumerate(batch.results) if a is not None]
+            if ready:
+                probs = core.predict_arrays(keras_model, np.stack([a for _, a in ready]))
+                for (i, _), row in zip(ready, probs, strict=True):
+                    results[start + i] = {
+                        "path": part[i].display,
+                        "predictions": core.top_k(row, names, top_k),
+                    }
+            if fail_fast and batch.failed:
+                stopped = True
+                break
+
+    done = [r for r in results if r is not None]
+    if json_out:
+        payload = done[0] if len(sources) == 1 and done else done
+        print(json.dumps(payload, indent=2))
+    elif done:
+        _print_predictions(done, top_k)
+    if len(sources) > 1 and not quiet:
+        parts = [f"{len(sources)} images", f"{len(done)} classified"]
+        if failed:
+            parts.append(f"{failed} failed")
+        if stopped:
+            parts.append("stopped at the first failure (--fail-fast)")
+        print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_predictions(rows: list[dict], top_k: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Predictions", title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    if top_k > 1:
+        table.add_column("next likeliest")
+    for row in rows:
+        first, *rest = row["predictions"]
+        cells = [row["path"], first["class"], f"{first['probability']:.1%}"]
+        if top_k > 1:
+            cells.append(", ".join(f"{p['class']} {p['probability']:.1%}" for p in rest))
+        table.add_row(*cells)
+    Console().print(table)

@@ -1,0 +1,575 @@
+"""CIFAR-10 and CIFAR-100, "python version", read safely from disk.
+
+Where the data comes from (:func:`locate`), in this order:
+
+1. ``data_dir`` (``--data-dir``): the extracted ``cifar-10-batches-py`` folder, a folder that
+   holds it (or the archive), or the ``cifar-10-python.tar.gz`` archive itself, which is read
+   in place (members are decompressed in memory, nothing is extracted to disk);
+2. the ``CONVKIT_DATA`` environment variable, with the same rules;
+3. the folder where ``keras.datasets.cifar10`` caches the data: ``$KERAS_HOME/datasets`` or
+   ``~/.keras/datasets`` (the layouts of Keras 3 and of older versions);
+4. Keras's own download (:func:`download`), with a socket timeout so that it never hangs;
+   when that fails, a :class:`DataError` that says what to download and where to put it.
+
+A folder or archive that is found but incomplete or damaged is an error, never a silent
+fall-through to the next place.
+
+The batches are pickles written by Python 2 (byte-string keys, ``numpy.core.multiarray``
+names). A data file must never run code: :class:`SafeUnpickler` resolves only the globals a
+NumPy array needs (``_reconstruct``, ``ndarray``, ``dtype``; ``_frombuffer`` for protocol
+5), plus two harmless helpers that Python 3 writes into protocol-2 pickles of bytes;
+anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``...) is refused
+before it is even looked up. The
+result is then validated: a dict with ``data`` as a ``(N, 3072)`` uint8 array, ``N`` labels
+in range, all six batches present.
+
+Images stay ``uint8`` in ``(N, 32, 32, 3)`` (RGB, channels-last) until a batch is fed to a
+model: a float64 copy of the training set would cost 1.2 GB.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import socket
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convkit.errors import ConvkitError
+
+IMAGE_SHAPE = (32, 32, 3)
+_ROW = 32 * 32 * 3
+_MAX_MEMBER_BYTES = 400 * 1024 * 1024  # the largest real file, CIFAR-100 train, is 155 MB
+_DOWNLOAD_TIMEOUT_S = 20.0
+
+
+class DataError(ConvkitError):
+    """CIFAR data that is missing, incomplete, corrupt or unsafe (exit 1)."""
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle asked for a callable or class outside the allow-list."""
+
+    def __init__(self, module: str, name: str):
+        self.module = module
+        self.name = name
+        super().__init__(f"{module}.{name}")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    key: str
+    title: str
+    folder: str  # the folder inside the archive
+    archive: str  # the archive's file name on the CIFAR site
+    url: str
+    sha256: str
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    meta_file: str
+    label_key: str
+    names_key: str
+    num_classes: int
+    keras_dirname: str  # keras.utils.get_file's fname in keras.datasets.<name>.load_data
+    default_names: tuple[str, ...]
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (*self.train_files, *self.test_files)
+
+    def describe_layout(self) -> str:
+        batches = ", ".join(self.files)
+        return (
+            f"the {self.folder} folder ({batches}, {self.meta_file}), "
+            f"a folder that holds it, or {self.archive}"
+        )
+
+
+CIFAR10_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "cifar10": DatasetInfo(
+        key="cifar10",
+        title="CIFAR-10",
+        folder="cifar-10-batches-py",
+        archive="cifar-10-python.tar.gz",
+        url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+        train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
+        test_files=("test_batch",),
+        meta_file="batches.meta",
+        label_key="labels",
+        names_key="label_names",
+        num_classes=10,
+        keras_dirname="cifar-10-batches-py-target",
+        default_names=CIFAR10_NAMES,
+    ),
+    "cifar100": DatasetInfo(
+        key="cifar100",
+        title="CIFAR-100",
+        folder="cifar-100-python",
+        archive="cifar-100-python.tar.gz",
+        url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        sha256="85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7",
+        train_files=("train",),
+        test_files=("test",),
+        meta_file="meta",
+        label_key="fine_labels",
+        names_key="fine_label_names",
+        num_classes=100,
+        keras_dirname="cifar-100-python-target",
+        default_names=tuple(f"class {i}" for i in range(100)),
+    ),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    key = name.lower().replace("-", "").replace("_", "")
+    if key not in DATASETS:
+        from convkit.errors import UsageError
+
+        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
+    return DATASETS[key]
+
+
+# --------------------------------------------------------------------------- safe unpickling
+
+
+def _safe_latin1_encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    # Python 3 pickles ``bytes`` at protocol 2 as ``_codecs.encode(text, "latin1")``.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
+        raise pickle.UnpicklingError("unexpected use of _codecs.encode")
+    return text.encode("latin1")
+
+
+def _safe_empty_bytes(*args: Any) -> bytes:
+    # ... and an empty ``bytes`` as ``bytes()``; nothing else may reach the constructor.
+    if args:
+        raise pickle.UnpicklingError("unexpected use of bytes()")
+    return b""
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    reconstruct = np.zeros(0).__reduce__()[0]  # this NumPy's multiarray._reconstruct
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numeric._frombuffer (protocol 5)
+    return {
+        ("numpy.core.multiarray", "_reconstruct"): reconstruct,  # written by NumPy < 2
+        ("numpy._core.multiarray", "_reconstruct"): reconstruct,  # written by NumPy >= 2
+        ("numpy.core.numeric", "_frombuffer"): frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): frombuffer,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _safe_latin1_encode,
+        ("__builtin__", "bytes"): _safe_empty_bytes,
+        ("builtins", "bytes"): _safe_empty_bytes,
+    }
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickles plain data and NumPy arrays only; any other global is refused.
+
+    ``find_class`` is the only way a pickle reaches code (``GLOBAL``, ``STACK_GLOBAL``,
+    ``INST``, ``OBJ`` and the extension registry all go through it), so answering it from a
+    fixed table, without importing anything, keeps a malicious file from running a command.
+    Persistent ids are refused by the base class.
+    """
+
+    _ALLOWED = _allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = self._ALLOWED.get((module, name))
+        if found is None:
+            raise ForbiddenGlobal(module, name)
+        return found
+
+
+def safe_loads(data: bytes, *, name: str) -> Any:
+    """Unpickle ``data`` with :class:`SafeUnpickler` (Python 2 strings stay bytes)."""
+    try:
+        return SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except ForbiddenGlobal as exc:
+        raise DataError(
+            f"refused to load: the file asks to run {exc.module}.{exc.name}, which no CIFAR "
+            "batch needs (a corrupt or malicious file; get a fresh copy of the data)",
+            path=name,
+        ) from None
+    except (RecursionError, MemoryError):
+        raise DataError("not a CIFAR batch: unreadable pickle", path=name) from None
+    except Exception as exc:  # noqa: BLE001 - any decoding failure of untrusted bytes
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, EOFError) or "truncated" in reason or "ran out of input" in reason:
+            reason = "the file is truncated"
+        raise DataError(f"not a CIFAR batch: corrupt pickle ({reason})", path=name) from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _str_keys(obj: Any, name: str) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise DataError(
+            f"not a CIFAR batch: expected a dict, found {type(obj).__name__}", path=name
+        )
+    out = {}
+    for key, value in obj.items():
+        if isinstance(key, bytes):
+            key = key.decode("latin1")
+        if isinstance(key, str):
+            out[key] = value
+    return out
+
+
+def parse_batch(
+    data: bytes, *, name: str, label_key: str, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One data batch's bytes to ``(images uint8 (N, 32, 32, 3), labels uint8 (N,))``."""
+    d = _str_keys(safe_loads(data, name=name), name)
+    if "data" not in d or label_key not in d:
+        missing = [k for k in ("data", label_key) if k not in d]
+        raise DataError(
+            f"not a CIFAR batch: no {' or '.join(repr(k) for k in missing)} entry", path=name
+        )
+    images = d["data"]
+    if not isinstance(images, np.ndarray):
+        raise DataError(
+            f"not a CIFAR batch: 'data' is a {type(images).__name__}, not an array", path=name
+        )
+    if images.dtype != np.uint8 or images.ndim != 2 or images.shape[1] != _ROW:
+        raise DataError(
+            f"not a CIFAR batch: 'data' should be a (N, {_ROW}) uint8 array, "
+            f"found {images.shape} {images.dtype}",
+            path=name,
+        )
+    n = images.shape[0]
+    if n == 0:
+        raise DataError("not a CIFAR batch: it holds no images", path=name)
+    labels = d[label_key]
+    try:
+        labels = np.asarray(labels)
+    except Exception:  # noqa: BLE001
+        raise DataError(f"not a CIFAR batch: unreadable {label_key!r}", path=name) from None
+    if labels.ndim != 1 or labels.shape[0] != n or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"not a CIFAR batch: {label_key!r} should be {n} integers, found "
+            f"{labels.shape} {labels.dtype}",
+            path=name,
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise DataError(
+            f"labels out of range: found {int(labels.min())}..{int(labels.max())}, "
+            f"expected 0..{num_classes - 1}",
+            path=name,
+        )
+    # Rows are 1024 red, 1024 green, 1024 blue values: (N, 3, 32, 32) -> (N, 32, 32, 3).
+    pictures = np.ascontiguousarray(images.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1))
+    return pictures, labels.astype(np.uint8 if num_classes <= 256 else np.int32)
+
+
+def parse_meta(data: bytes, *, name: str, info: DatasetInfo) -> list[str]:
+    d = _str_keys(safe_loads(data, name=name), name)
+    names = d.get(info.names_key)
+    if not isinstance(names, (list, tuple)) or len(names) != info.num_classes:
+        count = len(names) if isinstance(names, (list, tuple)) else "no"
+        raise DataError(
+            f"not a {info.title} meta file: expected {info.num_classes} "
+            f"{info.names_key!r}, found {count}",
+            path=name,
+        )
+    out = []
+    for item in names:
+        if isinstance(item, bytes):
+            item = item.decode("utf-8", "replace")
+        if not isinstance(item, str):
+            raise DataError(f"not a {info.title} meta file: a class name is not text", path=name)
+        out.append(item)
+    return out
+
+
+# --------------------------------------------------------------------------- the data set
+
+
+@dataclass
+class CifarData:
+    """A loaded data set: uint8 images ``(N, 32, 32, 3)`` in RGB order and integer labels."""
+
+    info: DatasetInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the data is: a folder holding the batch files, or an archive read in place."""
+
+    kind: str  # "dir" or "tar"
+    path: Path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def _looks_like_archive(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _resolve(path: Path, info: DatasetInfo, *, what: str) -> Location:
+    """``path`` as the user gave it (``--data-dir`` or ``CONVKIT_DATA``) to a location."""
+    shown = f"{what} {str(path)!r}" if what else repr(str(path))
+    if not path.exists():
+        raise DataError(f"{shown}: no such file or directory")
+    if path.is_file():
+        if _looks_like_archive(path):
+            return Location("tar", path)
+        raise DataError(
+            f"{shown} is a file but not a tar archive; expected {info.describe_layout()}"
+        )
+    found = _find_in_dir(path, info)
+    if found is None:
+        raise DataError(f"{shown}: no {info.title} data there; expected {info.describe_layout()}")
+    return found
+
+
+def _find_in_dir(path: Path, info: DatasetInfo) -> Location | None:
+    # The batch folder itself (any of its files is enough to claim it: completeness is
+    # checked when reading, so that a partial folder is an error, not a fall-through).
+    if any((path / f).is_file() for f in (*info.files, info.meta_file)):
+        return Location("dir", path)
+    for candidate in (
+        path / info.folder,
+        path / info.keras_dirname / info.folder,  # Keras 3's cache layout
+    ):
+        if candidate.is_dir():
+            return Location("dir", candidate)
+    for candidate in (
+        path / info.archive,
+        path / f"{info.folder}.tar.gz",  # older Keras download name
+        path / f"{info.keras_dirname}_archive",  # Keras 3's download name
+    ):
+        if candidate.is_file():
+            return Location("tar", candidate)
+    return None
+
+
+def keras_cache_dirs() -> list[Path]:
+    """Where ``keras.datasets`` keeps its downloads, as Keras itself decides it."""
+    if "KERAS_HOME" in os.environ:
+        bases = [Path(os.environ["KERAS_HOME"])]
+    else:
+        home = Path(os.path.expanduser("~"))
+        bases = [home / ".keras", Path("/tmp/.keras")]  # Keras falls back to /tmp
+    return [base.expanduser() / "datasets" for base in bases]
+
+
+def locate(
+    info: DatasetInfo, data_dir: str | Path | None = None, env: dict | None = None
+) -> Location | None:
+    """The data's location by the rules of the module docs, or None when nothing is found."""
+    env = os.environ if env is None else env
+    if data_dir is not None:
+        return _resolve(Path(data_dir).expanduser(), info, what="--data-dir")
+    if env.get("CONVKIT_DATA"):
+        return _resolve(Path(env["CONVKIT_DATA"]).expanduser(), info, what="CONVKIT_DATA")
+    for cache in keras_cache_dirs():
+        if cache.is_dir():
+            found = _find_in_dir(cache, info)
+            if found is not None:
+                return found
+    return None
+
+
+def missing_data_message(info: DatasetInfo, reason: str | None = None) -> str:
+    cache = keras_cache_dirs()[0]
+    why = f" ({reason})" if reason else ""
+    return (
+        f"{info.title} not found{why}: download {info.url} and pass it with "
+        f"--data-dir (the .tar.gz as it is, or the extracted {info.folder} folder), "
+        f"or put it in {cache} or set CONVKIT_DATA"
+    )
+
+
+def download(
+    info: DatasetInfo,
+    *,
+    timeout: float = _DOWNLOAD_TIMEOUT_S,
+    url: str | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> Location:
+    """Keras's own download of the data into its cache; a clear :class:`DataError` on failure.
+
+    A socket timeout bounds every network wait (name lookup failures are immediate), so a
+    machine without network gets the error in seconds, not a hang.
+    """
+    from convkit.models import import_keras
+
+    keras = import_keras()
+    if on_note:
+        on_note(f"{info.title} not found locally; downloading {info.url} (about 170 MB)")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        path = keras.utils.get_file(
+            fname=info.keras_dirname,
+            origin=url or info.url,
+            extract=True,
+            file_hash=None if url else info.sha256,
+        )
+    except Exception as exc:  # noqa: BLE001 - urllib, hashing and tar errors alike
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(missing_data_message(info, f"download failed: {reason}")) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    found = _find_in_dir(Path(path), info) or _find_in_dir(Path(path).parent, info)
+    if found is None:
+        raise DataError(missing_data_message(info, "the download holds no batches"))
+    return found
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_dir(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
+    wanted = (*info.files, info.meta_file)
+    missing = [f for f in info.files if not (loc.path / f).is_file()]
+    if missing:
+        raise DataError(
+            f"incomplete {info.title}: missing {', '.join(missing)} "
+            f"(all of {', '.join(info.files)} are needed)",
+            path=str(loc.path),
+        )
+    out = {}
+    for name in wanted:
+        file = loc.path / name
+        if not file.is_file():
+            continue
+        size = file.stat().st_size
+        if size > _MAX_MEMBER_BYTES:
+            raise DataError(f"too large for a CIFAR batch ({size:,} bytes)", path=str(file))
+        try:
+            out[name] = file.read_bytes()
+        except OSError as exc:
+            raise DataError(f"cannot read: {exc.strerror or exc}", path=str(file)) from None
+    return out
+
+
+def _read_tar(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
+    wanted = {*info.files, info.meta_file}
+    out: dict[str, bytes] = {}
+    try:
+        # Stream mode ("r|*"): one pass through the compressed file, members in memory only.
+        with tarfile.open(loc.path, mode="r|*") as archive:
+            for member in archive:
+                parts = Path(member.name).parts
+                base = parts[-1] if parts else ""
+                if base not in wanted or base in out or not member.isfile():
+                    continue
+                if len(parts) > 1 and parts[-2] != info.folder:
+                    continue
+                if member.size > _MAX_MEMBER_BYTES:
+                    raise DataError(
+                        f"{member.name}: too large for a CIFAR batch ({member.size:,} bytes)",
+                        path=str(loc.path),
+                    )
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                data = handle.read()
+                if len(data) != member.size:
+                    raise EOFError("archive ended inside a member")
+                out[base] = data
+    except DataError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, EOFError) or "end-of-stream" in reason or "unexpected end" in reason:
+            reason = "the archive is truncated"
+        raise DataError(f"corrupt or truncated archive ({reason})", path=str(loc.path)) from None
+    missing = [f for f in info.files if f not in out]
+    if missing:
+        raise DataError(
+            f"incomplete {info.title} archive: missing {', '.join(missing)} "
+            f"(all of {', '.join(info.files)} are needed, in a {info.folder} folder)",
+            path=str(loc.path),
+        )
+    return out
+
+
+def read_location(loc: Location, info: DatasetInfo) -> CifarData:
+    """Read and validate every batch of the data set at ``loc``."""
+    files = _read_dir(loc, info) if loc.kind == "dir" else _read_tar(loc, info)
+
+    def shown(name: str) -> str:
+        return str(loc.path / name) if loc.kind == "dir" else f"{loc.path}:{info.folder}/{name}"
+
+    def parse_all(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for name in names:
+            x, y = parse_batch(
+                files[name],
+                name=shown(name),
+                label_key=info.label_key,
+                num_classes=info.num_classes,
+            )
+            files[name] = b""  # free the raw bytes as we go
+            xs.append(x)
+            ys.append(y)
+        if len(xs) == 1:
+            return xs[0], ys[0]
+        return np.concatenate(xs), np.concatenate(ys)
+
+    notes = []
+    if info.meta_file in files:
+        names = parse_meta(files[info.meta_file], name=shown(info.meta_file), info=info)
+    else:
+        names = list(info.default_names)
+        notes.append(f"{shown(info.meta_file)} is missing; using the standard class names")
+    x_train, y_train = parse_all(info.train_files)
+    x_test, y_test = parse_all(info.test_files)
+    return CifarData(info, x_train, y_train, x_test, y_test, names, str(loc.path), notes)
+
+
+def load(
+    dataset: str = "cifar10",
+    data_dir: str | Path | None = None,
+    *,
+    allow_download: bool = True,
+    download_url: str | None = None,
+    download_timeout: float = _DOWNLOAD_TIMEOUT_S,
+    on_note: Callable[[str], None] | None = None,
+) -> CifarData:
+    """Find, read and validate a data set (see the module docs for where it looks)."""
+    info = dataset_info(dataset)
+    loc = locate(info, data_dir)
+    if loc is None:
+        if not allow_download:
+            raise DataError(missing_data_message(info, "downloading is off"))
+        loc = download(info, url=download_url, timeout=download_timeout, on_note=on_note)
+    return read_location(loc, info)

@@ -1,0 +1,204 @@
+"""The pictures of a training run, drawn with matplotlib's Agg canvas (no display needed).
+
+matplotlib is imported inside the functions, and ``pyplot`` not at all: each figure is a
+``matplotlib.figure.Figure`` on its own Agg canvas, so no global backend is switched and the
+functions are safe to call from any thread. Each function returns PNG bytes; the
+caller writes them (atomically, with :func:`convkit.imageio.write_atomic`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from convkit.training import EpochRecord
+
+_GREEN = "#1a7f37"
+_RED = "#cf222e"
+_TRAIN = "#0969da"
+_VAL = "#bc4c00"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig, dpi: int = 110) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    return buf.getvalue()
+
+
+def curves_png(history: Sequence[EpochRecord], title: str = "") -> bytes:
+    """Loss and accuracy per epoch, training vs validation, side by side."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    fig = _figure(11, 4.3)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs = [r.epoch for r in history]
+    marker = "o" if len(history) <= 30 else None
+    for ax, key, label in ((ax_loss, "loss", "Loss"), (ax_acc, "accuracy", "Accuracy")):
+        train = [getattr(r, key) for r in history]
+        val = [getattr(r, f"val_{key}") for r in history]
+        ax.plot(epochs, train, color=_TRAIN, marker=marker, label=f"training {key}")
+        if any(v is not None for v in val):
+            ax.plot(
+                epochs,
+                [np.nan if v is None else v for v in val],
+                color=_VAL,
+                marker=marker,
+                linestyle="--",
+                label=f"validation {key}",
+            )
+        partial = [r for r in history if not r.complete]
+        for r in partial:  # an epoch cut short by Ctrl-C: hollow markers, named on the axis
+            ax.scatter(
+                [r.epoch], [getattr(r, key)], s=60, facecolors="white", edgecolors=_TRAIN, zorder=3
+            )
+            if getattr(r, f"val_{key}") is not None:
+                ax.scatter(
+                    [r.epoch],
+                    [getattr(r, f"val_{key}")],
+                    s=60,
+                    facecolors="white",
+                    edgecolors=_VAL,
+                    zorder=3,
+                )
+        ax.set_title(f"{label} per epoch")
+        ax.set_xlabel(
+            "epoch"
+            + "".join(f"  (epoch {r.epoch} stopped after {r.images:,} images)" for r in partial)
+        )
+        ax.set_ylabel(key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        if len(epochs) == 1:
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    ax_acc.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_acc.set_ylim(0, 1.02)
+    scored = [r for r in history if r.val_accuracy is not None]
+    if scored:
+        best = max(scored, key=lambda r: r.val_accuracy)
+        ax_acc.scatter(
+            [best.epoch], [best.val_accuracy], s=140, facecolors="none", edgecolors=_VAL, zorder=3
+        )
+        first, last = epochs[0], epochs[-1]
+        side = "right" if best.epoch > (first + last) / 2 else "left"
+        ax_acc.annotate(
+            f"best validation {best.val_accuracy:.1%} (epoch {best.epoch})",
+            (best.epoch, best.val_accuracy),
+            textcoords="offset points",
+            xytext=(-10 if side == "right" else 10, -28),
+            ha=side,
+            fontsize=8,
+            color=_VAL,
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": _VAL, "alpha": 0.9},
+            arrowprops={"arrowstyle": "-", "color": _VAL, "lw": 0.8},
+        )
+    ax_loss.legend(loc="upper right")
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return _png(fig)
+
+
+def confusion_png(confusion: np.ndarray, class_names: Sequence[str], *, title: str = "") -> bytes:
+    """Rows: true class; columns: predicted. Colour: share of the true class; text: counts."""
+    from matplotlib.ticker import PercentFormatter
+
+    k = len(class_names)
+    confusion = np.asarray(confusion)
+    totals = confusion.sum(axis=1, keepdims=True)
+    share = np.divide(confusion, totals, out=np.zeros(confusion.shape, float), where=totals > 0)
+    size = 8 if k <= 12 else 10 if k <= 30 else 16
+    fig = _figure(size + 1.5, size)
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    label_size = 10 if k <= 12 else 8 if k <= 30 else 5
+    ax.set_xticks(
+        range(k),
+        labels=class_names,
+        rotation=45 if k <= 30 else 90,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=label_size,
+    )
+    ax.set_yticks(range(k), labels=class_names, fontsize=label_size)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if k <= 30:
+        cell = 9 if k <= 12 else 6
+        for i in range(k):
+            for j in range(k):
+                count = int(confusion[i, j])
+                if count == 0 and i != j:
+                    continue
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=cell,
+                    color="white" if share[i, j] > 0.5 else "black",
+                )
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    bar.set_label("share of the true class")
+    total = int(confusion.sum())
+    accuracy = np.trace(confusion) / total if total else 0.0
+    heading = f"Confusion matrix: {total:,} test images, accuracy {accuracy:.1%}"
+    ax.set_title(f"{title}\n{heading}" if title else heading)
+    return _png(fig)
+
+
+def prediction_grid_png(
+    images: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    count: int = 40,
+    columns: int = 8,
+    seed: int = 0,
+) -> bytes:
+    """A grid of test images titled with the prediction (green: right, red: wrong)."""
+    n = len(images)
+    count = min(count, n)
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
+    rows = max(1, int(np.ceil(count / columns)))
+    fig = _figure(columns * 1.55, rows * 1.85 + 0.5)
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    right = 0
+    for ax, index in zip(axes, chosen, strict=False):
+        true, pred = int(labels[index]), int(predicted[index])
+        ok = true == pred
+        right += ok
+        ax.imshow(images[index], interpolation="bicubic")
+        text = f"{class_names[pred]} {probs[index, pred]:.0%}"
+        if not ok:
+            text += f"\n(true: {class_names[true]})"
+        ax.set_title(text, fontsize=8, color=_GREEN if ok else _RED)
+        for spine in ax.spines.values():
+            spine.set_edgecolor(_GREEN if ok else _RED)
+            spine.set_linewidth(2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[count:]:
+        ax.axis("off")
+    fig.suptitle(
+        f"Test images and predictions: {right} of {count} right "
+        "(green: right; red: wrong, with the true class)",
+        fontsize=11,
+    )
+    return _png(fig, dpi=85)
