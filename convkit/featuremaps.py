@@ -950,7 +950,7 @@ def _write_one(
     """Render, encode and write every output of one image; return the files written."""
     from convkit.imageio import encode_image, write_atomic, write_stdout
     from convkit.montage import Panel, layer_montage
-    from convkit.pipeline import _ensure_folder, save_npy
+    from convkit.pipeline import ensure_folder, save_npy
 
     network = extractor.network
     index = item.index
@@ -965,7 +965,7 @@ def _write_one(
         if target.path is None:
             write_stdout(data)
         else:
-            _ensure_folder(target.path.parent, created_ok=True)
+            ensure_folder(target.path.parent, created_ok=True)
             write_atomic(target.path, data)
         written += 1
 

@@ -33,7 +33,8 @@ import os
 import struct
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -513,12 +514,15 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+@contextmanager
+def atomic_path(path: Path, *, suffix: str = ".part") -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed over ``path`` when the block succeeds.
 
-    The target is either its old self or the complete new file, never a partial one; the
-    temporary file is removed on any failure. The result gets the permissions a plain
-    ``open(path, "wb")`` would give it.
+    For writers that need a file name of their own (``model.save``); :func:`write_atomic`
+    is the same for bytes. The target is either its old self or the complete new file,
+    never a partial one; the temporary file is removed on any failure, and an ``OSError``
+    becomes an :class:`ImageWriteError` naming ``path``. The result gets the permissions a
+    plain ``open(path, "wb")`` would give it, not ``mkstemp``'s 0600.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -529,14 +533,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     if path.is_dir():
         raise ImageWriteError("cannot write: is a directory", path=str(path))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=suffix)
+        os.close(fd)
     except OSError as exc:
-        raise ImageWriteError(f"cannot write: {_os_reason(exc)}", path=str(path)) from None
+        raise ImageWriteError(f"cannot write: {os_error_reason(exc)}", path=str(path)) from None
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())  # a full disk surfaces here, not after the rename
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException as exc:
@@ -545,11 +547,20 @@ def write_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise ImageWriteError(f"cannot write: {_os_reason(exc)}", path=str(path)) from None
+            raise ImageWriteError(f"cannot write: {os_error_reason(exc)}", path=str(path)) from None
         raise
 
 
-def _os_reason(exc: OSError) -> str:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`), flushed to disk."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())  # a full disk surfaces here, not after the rename
+
+
+def os_error_reason(exc: OSError) -> str:
+    """A short, human reason for a failed file operation."""
     import errno
 
     if exc.errno == errno.ENOSPC:

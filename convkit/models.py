@@ -96,7 +96,14 @@ def build_model(
     if not layers:
         raise SpecError("the spec has no layers")
     inputs = keras.Input(shape=shape, name="input")
-    x = inputs
+    return keras.Model(inputs, apply_layers(layers, inputs), name=name)
+
+
+def apply_layers(layers: Sequence[LayerSpec], x):
+    """Apply each parsed layer to the symbolic tensor ``x`` in turn; return the last output.
+
+    A layer Keras refuses on its input becomes a :class:`SpecError` pointing at it in the spec.
+    """
     for spec in layers:
         layer = make_layer(spec)
         try:
@@ -106,7 +113,7 @@ def build_model(
                 f"Keras cannot apply {spec.text or spec.type} to shape {_shape(x.shape)}: "
                 f"{_first_line(exc)}"
             ) from None
-    return keras.Model(inputs, x, name=name)
+    return x
 
 
 def activation_model(model, layer_names: Sequence[str] | None = None):

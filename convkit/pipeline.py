@@ -73,11 +73,12 @@ class RawPlan:
 def save_npy(path: Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
-    _ensure_folder(path.parent, created_ok=True)
+    ensure_folder(path.parent, created_ok=True)
     write_atomic(path, buf.getvalue())
 
 
-def _ensure_folder(folder: Path, *, created_ok: bool) -> None:
+def ensure_folder(folder: Path, *, created_ok: bool) -> None:
+    """Create ``folder`` (and parents) when ``created_ok``; a failure names the folder."""
     if folder.is_dir() or not created_ok:
         return
     try:
@@ -119,7 +120,7 @@ def run_images(
             if target.path is None:
                 write_stdout(data)
             else:
-                _ensure_folder(target.path.parent, created_ok=create_folders)
+                ensure_folder(target.path.parent, created_ok=create_folders)
                 write_atomic(target.path, data)
             written += 1
             if raw is not None and result.raw is not None:

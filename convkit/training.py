@@ -317,7 +317,7 @@ def build_classifier(layers: Sequence[LayerSpec], num_classes: int, *, name: str
     A softmax over another number of outputs is an error, as is an ``input(...)`` shape other
     than 32x32x3. Returns ``(model, added)``, ``added`` naming the layers put in.
     """
-    from convkit.models import import_keras, make_layer
+    from convkit.models import apply_layers, import_keras
 
     keras = import_keras()
     body = check_spec_input(layers)
@@ -332,16 +332,7 @@ def build_classifier(layers: Sequence[LayerSpec], num_classes: int, *, name: str
 
     inputs = keras.Input(shape=(32, 32, 3), name=free("image"))
     x = keras.layers.Rescaling(1.0 / 255, name=free("rescale_0_1"))(inputs)
-    for spec in body:
-        layer = make_layer(spec)
-        try:
-            x = layer(x)
-        except (ValueError, TypeError) as exc:
-            shape = "x".join("?" if d is None else str(d) for d in tuple(x.shape)[1:])
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise spec.error(
-                f"Keras cannot apply {spec.text or spec.type} to shape {shape}: {reason}"
-            ) from None
+    x = apply_layers(body, x)
     last = body[-1]
     outputs = int(x.shape[-1]) if x.shape[-1] is not None else None
     added: list[str] = []
@@ -534,10 +525,10 @@ def prepare_out(out: Path, *, overwrite: bool = False, resume: bool = False) -> 
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        from convkit.imageio import _os_reason
+        from convkit.imageio import os_error_reason
 
         raise ImageWriteError(
-            f"cannot write to this folder: {_os_reason(exc)}", path=str(out)
+            f"cannot write to this folder: {os_error_reason(exc)}", path=str(out)
         ) from None
     if resume:
         return out
@@ -561,26 +552,12 @@ def write_json(path: Path, data: Any) -> None:
 
 def save_model(model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            # Keras's saving trips NumPy 2's __array__(copy=...) deprecation: not ours to show.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            model.save(tmp, overwrite=True)
-        from convkit.imageio import _UMASK
+    from convkit.imageio import atomic_path
 
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as a plain open() would create it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            from convkit.imageio import _os_reason
-
-            raise ImageWriteError(f"cannot write: {_os_reason(exc)}", path=str(path)) from None
-        raise
+    with atomic_path(Path(path), suffix=".keras") as tmp, warnings.catch_warnings():
+        # Keras's saving trips NumPy 2's __array__(copy=...) deprecation: not ours to show.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(tmp, overwrite=True)
 
 
 def history_csv(records: Sequence[EpochRecord]) -> bytes:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from convkit.cli import report
+from convkit.cli.common import collect_inputs, finish_batch, output_plan
 from convkit.cli.options import (
     DEFAULTS,
     FailFast,
@@ -36,44 +36,9 @@ from convkit.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from convkit.batch import BatchReport
-    from convkit.imageio import OutputPlan, Source
+    from convkit.imageio import Source
     from convkit.kernels import Kernel
     from convkit.pipeline import Result
-
-
-def _sources(images: list[str] | None, recursive: bool, quiet: bool) -> list[Source]:
-    from convkit.imageio import collect_sources
-
-    if not images:
-        raise UsageError("no input images given (see --help)")
-    collected = collect_sources(images, recursive=recursive)
-    if not quiet:
-        for text in collected.notes:
-            report.note(text)
-    if not collected.sources:
-        raise UsageError("no images found in the inputs given")
-    return collected.sources
-
-
-def _plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
-    from convkit.imageio import OutputPlan
-
-    return OutputPlan(
-        output=output,
-        out_dir=out_dir,
-        template=name,
-        fmt=fmt,
-        in_place=in_place,
-        stdout_is_tty=sys.stdout.isatty(),
-    )
-
-
-def _finish(result: BatchReport, *, quiet: bool, verb: str = "written") -> None:
-    if result.inputs > 1 and not quiet:
-        report.summary(result, verb=verb)
-    if result.failed:
-        raise typer.Exit(1)
 
 
 def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
@@ -93,7 +58,7 @@ def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fa
             on_error=report.input_error,
             on_done=tick,
         )
-    _finish(result, quiet=quiet)
+    finish_batch(result, quiet=quiet)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -129,7 +94,7 @@ def info(
     from convkit.imageio import read_image
     from convkit.info import image_info
 
-    sources = _sources(images, recursive, quiet)
+    sources = collect_inputs(images, recursive, quiet)
 
     def work(source: Source) -> dict:
         return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
@@ -149,7 +114,7 @@ def info(
         print(json.dumps(payload, indent=2))
     elif infos:
         _print_info_table(infos)
-    _finish(result, quiet=quiet, verb="read")
+    finish_batch(result, quiet=quiet, verb="read")
 
 
 def _print_info_table(infos: list[dict]) -> None:
@@ -238,7 +203,7 @@ def grayscale(
     size = parse_size(resize) if resize else None
     if keep_aspect and size is None:
         raise UsageError("--keep-aspect needs --resize WIDTHxHEIGHT")
-    sources = _sources(images, recursive, quiet)
+    sources = collect_inputs(images, recursive, quiet)
 
     def transform(image: np.ndarray) -> list[Result]:
         gray = to_gray(image)
@@ -250,7 +215,7 @@ def grayscale(
         sources,
         ["gray"],
         transform,
-        _plan(output, out_dir, name, fmt, in_place),
+        output_plan(output, out_dir, name, fmt, in_place),
         max_pixels=max_pixels,
         jobs=jobs,
         fail_fast=fail_fast,
@@ -382,7 +347,7 @@ def filter_(
     kernels = _unique_names(
         [k for i, arg in enumerate(kernel, 1) for k in kernel_lib.parse_kernels(arg, position=i)]
     )
-    sources = _sources(images, recursive, quiet)
+    sources = collect_inputs(images, recursive, quiet)
 
     def transform(image: np.ndarray) -> list[Result]:
         if gray:
@@ -402,7 +367,7 @@ def filter_(
         sources,
         [k.name for k in kernels],
         transform,
-        _plan(output, out_dir, name, fmt, in_place),
+        output_plan(output, out_dir, name, fmt, in_place),
         raw=RawPlan(raw) if raw is not None else None,
         max_pixels=max_pixels,
         jobs=jobs,

@@ -296,11 +296,11 @@ def _execute(
     verbose,
 ) -> None:
     from convkit.batch import default_jobs
-    from convkit.cli.image_commands import _plan, _sources
+    from convkit.cli.common import collect_inputs, output_plan
     from convkit.featuremaps import FeatureExtractor, output_whats, plan_targets, write_feature_maps
 
-    sources = _sources(images, recursive, quiet)
-    plan = _plan(output, out_dir, name, fmt, in_place)
+    sources = collect_inputs(images, recursive, quiet)
+    plan = output_plan(output, out_dir, name, fmt, in_place)
     targets = plan_targets(sources, network, plan, render)
     _, _, skipped = output_whats(network, render)
     if skipped and not quiet:

@@ -569,21 +569,14 @@ def predict(
 
     from convkit import predict as core
     from convkit.batch import default_jobs, run_batch
-    from convkit.imageio import collect_sources, read_image
+    from convkit.cli.common import collect_inputs
+    from convkit.imageio import read_image
 
     if model is None:
         raise UsageError("give a model (.keras file or results folder) and images (see --help)")
     if top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {top_k}")
-    if not images:
-        raise UsageError("no input images given (see --help)")
-    collected = collect_sources(images, recursive=recursive)
-    if not quiet:
-        for text in collected.notes:
-            report.note(text)
-    sources = collected.sources
-    if not sources:
-        raise UsageError("no images found in the inputs given")
+    sources = collect_inputs(images, recursive, quiet)
 
     model_path = core.resolve_model_path(model)
     keras_model = core.load_model(model_path)

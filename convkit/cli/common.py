@@ -1,0 +1,52 @@
+"""Steps every image command shares: gather the inputs, plan the outputs, close a batch."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from convkit.cli import report
+from convkit.errors import UsageError
+
+if TYPE_CHECKING:
+    from convkit.batch import BatchReport
+    from convkit.imageio import OutputPlan, Source
+
+
+def collect_inputs(images: list[str] | None, recursive: bool, quiet: bool) -> list[Source]:
+    """The sources named on the command line, with notes on stderr (unless ``quiet``)."""
+    from convkit.imageio import collect_sources
+
+    if not images:
+        raise UsageError("no input images given (see --help)")
+    collected = collect_sources(images, recursive=recursive)
+    if not quiet:
+        for text in collected.notes:
+            report.note(text)
+    if not collected.sources:
+        raise UsageError("no images found in the inputs given")
+    return collected.sources
+
+
+def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
+    """The :class:`~convkit.imageio.OutputPlan` for the shared output options."""
+    from convkit.imageio import OutputPlan
+
+    return OutputPlan(
+        output=output,
+        out_dir=out_dir,
+        template=name,
+        fmt=fmt,
+        in_place=in_place,
+        stdout_is_tty=sys.stdout.isatty(),
+    )
+
+
+def finish_batch(result: BatchReport, *, quiet: bool, verb: str = "written") -> None:
+    """The closing summary of a batch (several inputs, unless ``quiet``); exit 1 on failures."""
+    if result.inputs > 1 and not quiet:
+        report.summary(result, verb=verb)
+    if result.failed:
+        raise typer.Exit(1)
