@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo demo-train test lint bench clean install
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ demo: $(STAMP)
 	@echo
 	@echo "Results are in $(CURDIR)/out/ (gray/, filter/, conv/, run/, pool/)"
 
+# Training needs CIFAR-10, which cannot always be downloaded: this trains on a generated
+# look-alike in the exact on-disk format (see README), then runs predict with the result.
+demo-train: $(STAMP)
+	$(BIN)/python tests/cifar_fixtures.py out/fake-cifar --per-batch 500 --test 1000
+	$(BIN)/convkit train-cifar --data-dir out/fake-cifar --epochs 3 --seed 1 --out out/train-demo --overwrite
+	$(BIN)/convkit predict out/train-demo sample_images --top-k 3
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -38,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_shape_calc.py
 	$(BIN)/python benchmarks/bench_opencv.py
 	$(BIN)/python benchmarks/bench_keras.py
+	$(BIN)/python benchmarks/bench_train.py
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info

@@ -118,7 +118,6 @@ def info(
 
 
 def _print_info_table(infos: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Images", title_justify="left")
@@ -143,12 +142,7 @@ def _print_info_table(infos: list[dict]) -> None:
             stats,
             f"{item['gray_length']:,}",
         )
-    console = Console()
-    if not console.is_terminal:
-        # A file, a pipe or a CI log: as wide as the table needs, not Rich's 80 columns.
-        widest = max(len(item["path"]) for item in infos)
-        console = Console(width=max(80, widest + 110))
-    console.print(table)
+    report.print_table(table)
 
 
 # --------------------------------------------------------------------------- grayscale
@@ -227,7 +221,6 @@ def grayscale(
 
 
 def _list_kernels() -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from convkit import kernels as kernel_lib
@@ -238,12 +231,12 @@ def _list_kernels() -> None:
         show_lines=True,
     )
     table.add_column("name")
-    table.add_column("what it does")
+    table.add_column("what it does", max_width=48)
     table.add_column("matrix")
     for key, desc, matrices in kernel_lib.list_presets():
         shown = "\n\n".join(_format_matrix(m) for m in matrices)
         table.add_row(key, desc, shown)
-    Console().print(table)
+    report.print_table(table)
 
 
 def _format_matrix(matrix: np.ndarray) -> str:

@@ -110,3 +110,19 @@ def summary(report: BatchReport, *, verb: str) -> None:
     if report.stopped_early:
         parts.append("stopped at the first failure (--fail-fast)")
     print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
+
+
+def print_table(table, *, stderr: bool = False) -> None:
+    """Print a Rich table; to a file, a pipe or a CI log as wide as it wants to be.
+
+    Rich assumes 80 columns when it is not writing to a terminal, which folds a wide table
+    into fragments; a terminal keeps its own width.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        width = console.measure(table, options=console.options.update_width(1000)).maximum
+        if width > console.width:
+            console = Console(stderr=stderr, highlight=False, width=width)
+    console.print(table)

@@ -468,7 +468,6 @@ def _duration(seconds: float) -> str:
 
 
 def _print_summary(result: TrainResult) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     m = result.metrics
@@ -523,7 +522,7 @@ def _print_summary(result: TrainResult) -> None:
         _duration(m["wall_time_seconds"]) + (f", {speed:,.0f} training images/s" if speed else ""),
     )
     table.add_row("results", f"{result.out}/ ({', '.join(result.files)})")
-    Console(soft_wrap=False).print(table)
+    report.print_table(table)
 
 
 # --------------------------------------------------------------------------- predict
@@ -634,7 +633,6 @@ def predict(
 
 
 def _print_predictions(rows: list[dict], top_k: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Predictions", title_justify="left")
@@ -649,4 +647,4 @@ def _print_predictions(rows: list[dict], top_k: int) -> None:
         if top_k > 1:
             cells.append(", ".join(f"{p['class']} {p['probability']:.1%}" for p in rest))
         table.add_row(*cells)
-    Console().print(table)
+    report.print_table(table)
