@@ -8,6 +8,7 @@ Tracebacks appear only with ``--debug`` or ``CONVKIT_DEBUG=1``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Annotated
@@ -18,15 +19,22 @@ from convkit import __version__
 from convkit.cli import report
 from convkit.errors import ConvkitError
 
-app = typer.Typer(
-    name="convkit",
-    help="Image convolution from the shell: OpenCV filters, exact CNN shape arithmetic, "
-    "Keras feature maps. Every image result is written to disk.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+COMMANDS: dict[str, tuple[str, str]] = {
+    # command: (module in convkit.cli, function). Command modules import only Typer and the
+    # light core; NumPy, OpenCV and TensorFlow are imported inside the functions using them.
+    "info": ("image_commands", "info"),
+    "grayscale": ("image_commands", "grayscale"),
+    "filter": ("image_commands", "filter_"),
+    "conv": ("keras_commands", "conv"),
+    "pool": ("keras_commands", "pool"),
+    "run": ("keras_commands", "run"),
+    "shape-calc": ("shape_calc", "shape_calc"),
+    "train-cifar": ("train_commands", "train_cifar"),
+    "predict": ("train_commands", "predict"),
+}
+
+# Options of the top-level `convkit` itself, which may stand before a command's name.
+_ROOT_FLAGS = {"--debug"}
 
 
 def _version(value: bool) -> None:
@@ -35,7 +43,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show Python tracebacks for errors.")
@@ -49,32 +56,49 @@ def _root(
         os.environ["CONVKIT_DEBUG"] = "1"
 
 
-def _register() -> None:
-    # Command modules import only Typer and the light core; OpenCV and TensorFlow are
-    # imported inside the functions that use them.
-    from convkit.cli import image_commands, keras_commands, shape_calc, train_commands
+def build_app(commands: list[str] | None = None) -> typer.Typer:
+    """The ``convkit`` Typer app with ``commands`` (default: all of them)."""
+    cli = typer.Typer(
+        name="convkit",
+        help="Image convolution from the shell: OpenCV filters, exact CNN shape arithmetic, "
+        "Keras feature maps. Every image result is written to disk.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    cli.callback()(_root)
+    for name in commands or COMMANDS:
+        module, function = COMMANDS[name]
+        cli.command(name)(getattr(importlib.import_module(f"convkit.cli.{module}"), function))
+    return cli
 
-    app.command("info")(image_commands.info)
-    app.command("grayscale")(image_commands.grayscale)
-    app.command("filter")(image_commands.filter_)
-    app.command("conv")(keras_commands.conv)
-    app.command("pool")(keras_commands.pool)
-    app.command("run")(keras_commands.run)
-    app.command("shape-calc")(shape_calc.shape_calc)
-    app.command("train-cifar")(train_commands.train_cifar)
-    app.command("predict")(train_commands.predict)
+
+app = build_app()
+"""Every command: what ``--help``, completion and tests (CliRunner) see."""
 
 
-_register()
+def _invoked_command(args: list[str]) -> str | None:
+    """The command named on the command line, if it is the first word after root flags."""
+    for word in args:
+        if word in _ROOT_FLAGS:
+            continue
+        return word if word in COMMANDS else None
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
-    if "--debug" in (sys.argv[1:] if argv is None else argv):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--debug" in args:
         os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
     try:
+        # Typer turns every registered command, with all its options, into a click command
+        # on each run; building only the one invoked keeps start-up lean (shape-calc).
+        command = _invoked_command(args)
+        target = build_app([command]) if command else app
         with report.native_stderr_silenced():
-            app(args=argv, prog_name="convkit", standalone_mode=True)
+            target(args=argv, prog_name="convkit", standalone_mode=True)
     except ConvkitError as exc:
         if report.debug_enabled():
             raise
