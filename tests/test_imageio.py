@@ -546,10 +546,17 @@ def test_write_atomic_failed_rename_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_write_atomic_full_disk_is_an_error(tmp_path, monkeypatch):
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    class FullDisk(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", full)
+    real_open = open
+
+    def open_on_full_disk(file, mode="r", *args, **kwargs):
+        real_open(file, mode, *args, **kwargs).close()  # the temp file exists, as on a disk
+        return FullDisk()
+
+    monkeypatch.setattr(imageio, "open", open_on_full_disk, raising=False)
     target = tmp_path / "out.png"
     with pytest.raises(ImageWriteError) as info:
         write_atomic(target, b"data")
@@ -558,10 +565,17 @@ def test_write_atomic_full_disk_is_an_error(tmp_path, monkeypatch):
 
 
 def test_write_atomic_interrupted_leaves_nothing(tmp_path, monkeypatch):
-    def interrupt(fd):
-        raise KeyboardInterrupt
+    class Interrupted(io.BytesIO):
+        def write(self, data):
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(os, "fsync", interrupt)
+    real_open = open
+
+    def open_then_interrupt(file, mode="r", *args, **kwargs):
+        real_open(file, mode, *args, **kwargs).close()
+        return Interrupted()
+
+    monkeypatch.setattr(imageio, "open", open_then_interrupt, raising=False)
     with pytest.raises(KeyboardInterrupt):
         write_atomic(tmp_path / "out.png", b"data")
     assert list(tmp_path.iterdir()) == []
