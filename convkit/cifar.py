@@ -43,8 +43,7 @@ import numpy as np
 
 from convkit.errors import ConvkitError
 
-IMAGE_SHAPE = (32, 32, 3)
-_ROW = 32 * 32 * 3
+_ROW = 32 * 32 * 3  # one image: 32x32 pixels, 3 channels, as one row of a batch
 _MAX_MEMBER_BYTES = 400 * 1024 * 1024  # the largest real file, CIFAR-100 train, is 155 MB
 _DOWNLOAD_TIMEOUT_S = 20.0
 

@@ -55,7 +55,7 @@ from convkit.errors import ConvkitError, ImageReadError, SpecError, UsageError
 from convkit.shapes import LayerError, analyze_stack
 
 if TYPE_CHECKING:
-    from convkit.imageio import OutputPlan, Source, Target
+    from convkit.imageio import OutputPlan, Source
     from convkit.kernels import Kernel
     from convkit.spec import LayerSpec
 
@@ -948,9 +948,8 @@ def _write_one(
     options: RenderOptions,
 ) -> int:
     """Render, encode and write every output of one image; return the files written."""
-    from convkit.imageio import encode_image, write_atomic, write_stdout
     from convkit.montage import Panel, layer_montage
-    from convkit.pipeline import ensure_folder, save_npy
+    from convkit.pipeline import save_npy, write_image
 
     network = extractor.network
     index = item.index
@@ -960,13 +959,7 @@ def _write_one(
 
     def put(what: str, pixels: np.ndarray) -> None:
         nonlocal written
-        target: Target = targets[(index, what)]
-        data = encode_image(pixels, target.fmt, name=target.display)
-        if target.path is None:
-            write_stdout(data)
-        else:
-            ensure_folder(target.path.parent, created_ok=True)
-            write_atomic(target.path, data)
+        write_image(targets[(index, what)], pixels, create_folders=True)
         written += 1
 
     for info in network.output_infos:

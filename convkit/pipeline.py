@@ -87,6 +87,17 @@ def ensure_folder(folder: Path, *, created_ok: bool) -> None:
         raise ImageWriteError(f"cannot create folder: {exc.strerror}", path=str(folder)) from None
 
 
+def write_image(target: Target, image: np.ndarray, *, create_folders: bool) -> None:
+    """Encode ``image`` in memory and write it to ``target``: stdout, or a file written
+    atomically (its folder created first when ``create_folders``)."""
+    data = encode_image(image, target.fmt, name=target.display)
+    if target.path is None:
+        write_stdout(data)
+    else:
+        ensure_folder(target.path.parent, created_ok=create_folders)
+        write_atomic(target.path, data)
+
+
 def run_images(
     sources: Sequence[Source],
     whats: Sequence[str],
@@ -116,12 +127,7 @@ def run_images(
         written = 0
         for result in transform(image):
             target = targets[(index, result.what)]
-            data = encode_image(result.image, target.fmt, name=target.display)
-            if target.path is None:
-                write_stdout(data)
-            else:
-                ensure_folder(target.path.parent, created_ok=create_folders)
-                write_atomic(target.path, data)
+            write_image(target, result.image, create_folders=create_folders)
             written += 1
             if raw is not None and result.raw is not None:
                 save_npy(raw.target(target, result.what, source), result.raw)

@@ -74,8 +74,18 @@ def build_app(commands: list[str] | None = None) -> typer.Typer:
     return cli
 
 
-app = build_app()
-"""Every command: what ``--help``, completion and tests (CliRunner) see."""
+_FULL_APP: typer.Typer | None = None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # ``convkit.cli.app``, the app with every command (what ``--help``, completion and tests
+    # see), is built on first use: a run of one command builds only that one (see main).
+    global _FULL_APP
+    if name == "app":
+        if _FULL_APP is None:
+            _FULL_APP = build_app()
+        return _FULL_APP
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _invoked_command(args: list[str]) -> str | None:
@@ -96,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         # Typer turns every registered command, with all its options, into a click command
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
         command = _invoked_command(args)
-        target = build_app([command]) if command else app
+        target = build_app([command]) if command else __getattr__("app")
         with report.native_stderr_silenced():
             target(args=argv, prog_name="convkit", standalone_mode=True)
     except ConvkitError as exc:
