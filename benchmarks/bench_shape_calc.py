@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     layers = len(parse_spec(STACK))
     assert layers == 20, f"the stack has {layers} layers"

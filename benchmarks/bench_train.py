@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from convkit import training  # noqa: E402
-from convkit.models import import_keras, set_seed  # noqa: E402
-from convkit.spec import parse_spec  # noqa: E402
+from convkit.arithmetic.spec import parse_spec  # noqa: E402
+from convkit.nn.models import import_keras, set_seed  # noqa: E402
+from convkit.training import trainer as training  # noqa: E402
 
 
 def epoch_timer(keras):
@@ -137,7 +137,7 @@ def throughput(images: int, batch_size: int, repeats: int) -> None:
 def accuracy(epochs: int, per_batch: int, test: int) -> None:
     import cifar_fixtures as cf
 
-    from convkit import cifar
+    from convkit.training import cifar
 
     with tempfile.TemporaryDirectory() as tmp:
         where = cf.write_cifar10(Path(tmp), form="tar", per_batch=per_batch, test=test, seed=0)

@@ -16,8 +16,8 @@ import cifar_fixtures as cf
 import numpy as np
 import pytest
 
-from convkit import cifar
-from convkit.cifar import DataError
+from convkit.training import cifar
+from convkit.training.cifar import DataError
 
 PER_BATCH = 20
 TEST = 30

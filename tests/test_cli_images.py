@@ -610,7 +610,7 @@ def test_filter_kernel_file(gray, tmp_path, run_main):
 
 
 def test_filter_list_kernels(cli_runner, run_cli):
-    from convkit.kernels import list_presets
+    from convkit.image.kernels import list_presets
 
     result = invoke(cli_runner, ["filter", "--list-kernels"])
     assert result.exit_code == 0, result.output

@@ -28,7 +28,7 @@ EDGES4 = ["-k", "edges4"]
 
 @pytest.fixture(scope="module", autouse=True)
 def keras():
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     return import_keras()
 

@@ -370,7 +370,7 @@ def test_predict_without_labels_beside_the_model(run, pictures, tmp_path):
 
 
 def _keras_model(kind: str, path: Path) -> Path:
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     keras = import_keras()
     if kind == "flat":
@@ -438,7 +438,7 @@ def test_predict_usage(args, reason, cli_error):
 
 
 def test_prepare_image_matches_training():
-    from convkit.predict import ModelShape, prepare_image
+    from convkit.training.predict import ModelShape, prepare_image
 
     shape = ModelShape(32, 32, 3, 10, 1.0)
     bgr = np.zeros((64, 64, 3), np.uint8)

@@ -1,4 +1,4 @@
-"""The feature-map core (:mod:`convkit.featuremaps`, :mod:`convkit.montage`) against
+"""The feature-map core (:mod:`convkit.nn.featuremaps`, :mod:`convkit.nn.montage`) against
 independent references: OpenCV's filter2D (the `convkit filter` tie), NumPy sliding windows
 and reshape-pooling, and :func:`convkit.shapes.analyze_stack` (shape-calc's arithmetic) for
 the model summaries Keras reports.
@@ -13,19 +13,19 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from convkit import featuremaps as fm  # noqa: E402
+from convkit.arithmetic.shapes import analyze_stack  # noqa: E402
+from convkit.arithmetic.spec import parse_spec  # noqa: E402
 from convkit.errors import ConvkitError, SpecError, UsageError  # noqa: E402
-from convkit.kernels import parse_kernels  # noqa: E402
-from convkit.ops import filter2d, to_gray  # noqa: E402
-from convkit.shapes import analyze_stack  # noqa: E402
-from convkit.spec import parse_spec  # noqa: E402
+from convkit.image.kernels import parse_kernels  # noqa: E402
+from convkit.image.ops import filter2d, to_gray  # noqa: E402
+from convkit.nn import featuremaps as fm  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
 
 @pytest.fixture(scope="module", autouse=True)
 def keras():
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     return import_keras()
 
@@ -353,7 +353,7 @@ def test_render_maps_range_modes():
 
 
 def test_montage_draws_kernels_beside_small_filters_only():
-    from convkit.montage import Panel, drawable_kernel, layer_montage
+    from convkit.nn.montage import Panel, drawable_kernel, layer_montage
 
     k = np.array([[-1, 1], [1, -1]], np.float32)
     assert drawable_kernel(np.repeat(k[:, :, None], 3, axis=2)).shape == (2, 2)

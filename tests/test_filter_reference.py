@@ -29,9 +29,9 @@ from hypothesis import strategies as st
 ndi = pytest.importorskip("scipy.ndimage")
 cv2 = pytest.importorskip("cv2")
 
-from convkit.kernels import parse_kernels  # noqa: E402
-from convkit.ops import filter2d  # noqa: E402
-from convkit.render import to_pixels  # noqa: E402
+from convkit.image.kernels import parse_kernels  # noqa: E402
+from convkit.image.ops import filter2d  # noqa: E402
+from convkit.image.pixels import to_pixels  # noqa: E402
 
 BORDERS = {
     "reflect101": "mirror",

@@ -1,5 +1,5 @@
-"""The image I/O contract (convkit.imageio): sources, decoding, EXIF orientation, header
-sniffing and the pixel limit, bad inputs, atomic writes and the output plan.
+"""The image I/O contract (convkit.image, convkit.files): sources, decoding, EXIF orientation,
+header sniffing and the pixel limit, bad inputs, atomic writes and the output plan.
 
 References are the arrays the test wrote (lossless formats) or OpenCV's own decoding of the
 same bytes (lossy formats, EXIF orientation as ``cv2.IMREAD_COLOR`` applies it).
@@ -21,7 +21,8 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-import convkit.imageio as imageio  # noqa: E402
+import convkit.files as files  # noqa: E402
+from convkit.defaults import DEFAULT_MAX_PIXELS  # noqa: E402
 from convkit.errors import (  # noqa: E402
     ConvkitError,
     ImageReadError,
@@ -29,16 +30,11 @@ from convkit.errors import (  # noqa: E402
     ImageWriteError,
     UsageError,
 )
-from convkit.imageio import (  # noqa: E402
-    OutputPlan,
-    Source,
-    collect_sources,
-    decode_image,
-    encode_image,
-    read_image,
-    sniff_size,
-    write_atomic,
-)
+from convkit.files import write_atomic  # noqa: E402
+from convkit.image.codec import decode_image, encode_image, read_image  # noqa: E402
+from convkit.image.headers import sniff_size  # noqa: E402
+from convkit.image.outputs import OutputPlan  # noqa: E402
+from convkit.image.sources import Source, collect_sources  # noqa: E402
 
 
 def source_for(path: Path) -> Source:
@@ -331,7 +327,7 @@ def test_pixel_limit_is_inclusive(images):
 
 
 def test_default_limit_is_256_megapixels(images):
-    assert imageio.DEFAULT_MAX_PIXELS == 256_000_000
+    assert DEFAULT_MAX_PIXELS == 256_000_000
     with pytest.raises(ImageTooLargeError):
         decode_image(png_claiming(16_001, 16_000, images))
 
@@ -556,7 +552,7 @@ def test_write_atomic_full_disk_is_an_error(tmp_path, monkeypatch):
         real_open(file, mode, *args, **kwargs).close()  # the temp file exists, as on a disk
         return FullDisk()
 
-    monkeypatch.setattr(imageio, "open", open_on_full_disk, raising=False)
+    monkeypatch.setattr(files, "open", open_on_full_disk, raising=False)
     target = tmp_path / "out.png"
     with pytest.raises(ImageWriteError) as info:
         write_atomic(target, b"data")
@@ -575,7 +571,7 @@ def test_write_atomic_interrupted_leaves_nothing(tmp_path, monkeypatch):
         real_open(file, mode, *args, **kwargs).close()
         return Interrupted()
 
-    monkeypatch.setattr(imageio, "open", open_then_interrupt, raising=False)
+    monkeypatch.setattr(files, "open", open_then_interrupt, raising=False)
     with pytest.raises(KeyboardInterrupt):
         write_atomic(tmp_path / "out.png", b"data")
     assert list(tmp_path.iterdir()) == []

@@ -33,7 +33,7 @@ def test_importing_convkit_imports_neither_opencv_nor_tensorflow(tmp_path, cli_e
     proc = run_python(
         """
         import sys
-        import convkit, convkit.cli, convkit.errors, convkit.kernels, convkit.imageio
+        import convkit, convkit.cli, convkit.errors, convkit.image.kernels, convkit.image.codec
         heavy = sorted(m for m in sys.modules
                        if m.split(".")[0] in ("cv2", "tensorflow", "keras"))
         print("HEAVY", heavy)

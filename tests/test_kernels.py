@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from convkit.errors import KernelError, UsageError
-from convkit.kernels import Kernel, list_presets, parse_kernels, preset_names
+from convkit.image.kernels import Kernel, list_presets, parse_kernels, preset_names
 
 FIXED_PRESETS = [
     "identity",

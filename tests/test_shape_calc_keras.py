@@ -1,6 +1,6 @@
 """convkit's shape arithmetic against Keras 3 itself.
 
-Every stack is parsed by :mod:`convkit.spec`, analysed by :mod:`convkit.shapes`, and built
+Every stack is parsed and analysed by :mod:`convkit.arithmetic`, and built
 with ``keras.Sequential([keras.Input(shape), ...])`` from the very same parsed layers
 (``getattr(keras.layers, layer.type)(name=layer.name, **layer.kwargs)``, the recipe
 ``convkit run`` will use). Every layer's output shape, ``count_params()`` and trainable /
@@ -19,7 +19,10 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from convkit import shapes, spec  # noqa: E402
+from convkit.arithmetic import (
+    shapes,
+    spec,  # noqa: E402
+)
 from convkit.errors import SpecError  # noqa: E402
 
 pytestmark = pytest.mark.keras

@@ -1,4 +1,4 @@
-"""convkit.shapes: the arithmetic itself, against hand-worked numbers and classic networks.
+"""convkit.arithmetic: the arithmetic itself, against hand-worked numbers and classic networks.
 
 Keras parity lives in test_shape_calc_keras.py; this file needs no Keras.
 """
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convkit import shapes
+from convkit.arithmetic import shapes
+from convkit.arithmetic.spec import parse_spec
 from convkit.errors import SpecError, UsageError
-from convkit.spec import parse_spec
 
 # --------------------------------------------------------------------------- one axis
 
@@ -591,7 +591,7 @@ def test_shapes_imports_nothing_heavy():
     import sys
 
     code = (
-        "import sys, convkit.shapes, convkit.spec; "
+        "import sys, convkit.arithmetic.shapes, convkit.arithmetic.spec; "
         "print(sorted(m for m in ('tensorflow', 'keras', 'cv2', 'numpy', 'typer', 'rich') "
         "if m in sys.modules))"
     )

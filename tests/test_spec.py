@@ -1,12 +1,12 @@
-"""convkit.spec: the tokenizer, the grammar, the normalized layers and the caret errors."""
+"""The layer-spec language: the tokenizer, the grammar, the normalized layers, the caret errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from convkit import spec
+from convkit.arithmetic import spec
+from convkit.arithmetic.spec import parse_spec, parse_spec_file
 from convkit.errors import SpecError, UsageError
-from convkit.spec import parse_spec, parse_spec_file
 
 
 def one(text):

@@ -12,8 +12,9 @@ import cifar_fixtures as cf
 import numpy as np
 import pytest
 
-from convkit import cifar, training
 from convkit.errors import ImageWriteError, SpecError, UsageError
+from convkit.training import cifar
+from convkit.training import trainer as training
 
 pytestmark = pytest.mark.keras
 
@@ -148,7 +149,7 @@ def test_history_files(trained):
 
 
 def test_the_saved_model_reloads_in_safe_mode_and_agrees(trained, data):
-    from convkit.predict import inspect_model, load_model
+    from convkit.training.predict import inspect_model, load_model
 
     result, _ = trained
     model = load_model(result.out / "model.keras")
@@ -283,7 +284,7 @@ def test_sigint_sets_the_flag_then_aborts():
 
 
 def test_classic_is_the_keras_example_network():
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     model, added = training.build_classifier(
         parse_spec(training.model_spec_text("classic", 10)), 10
@@ -329,7 +330,7 @@ def test_classic_is_the_keras_example_network():
     ],
 )
 def test_the_head_is_added_when_missing(spec, added, last):
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     model, got = training.build_classifier(parse_spec(spec), 10)
     assert got == added
@@ -347,7 +348,7 @@ def test_the_head_is_added_when_missing(spec, added, last):
     ],
 )
 def test_impossible_specs(spec, message):
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     with pytest.raises(SpecError, match=message):
         training.build_classifier(parse_spec(spec), 10)

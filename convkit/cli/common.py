@@ -11,13 +11,14 @@ from convkit.cli import report
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit.batch import BatchReport
-    from convkit.imageio import OutputPlan, Source
+    from convkit.engine.executor import BatchReport
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import Source
 
 
 def collect_inputs(images: list[str] | None, recursive: bool, quiet: bool) -> list[Source]:
     """The sources named on the command line, with notes on stderr (unless ``quiet``)."""
-    from convkit.imageio import collect_sources
+    from convkit.image.sources import collect_sources
 
     if not images:
         raise UsageError("no input images given (see --help)")
@@ -31,8 +32,8 @@ def collect_inputs(images: list[str] | None, recursive: bool, quiet: bool) -> li
 
 
 def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
-    """The :class:`~convkit.imageio.OutputPlan` for the shared output options."""
-    from convkit.imageio import OutputPlan
+    """The :class:`~convkit.image.outputs.OutputPlan` for the shared output options."""
+    from convkit.image.outputs import OutputPlan
 
     return OutputPlan(
         output=output,

@@ -36,14 +36,14 @@ from convkit.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from convkit.imageio import Source
-    from convkit.kernels import Kernel
-    from convkit.pipeline import Result
+    from convkit.image.kernels import Kernel
+    from convkit.image.pipeline import Result
+    from convkit.image.sources import Source
 
 
 def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
-    from convkit.batch import default_jobs
-    from convkit.pipeline import run_images
+    from convkit.engine.executor import default_jobs
+    from convkit.image.pipeline import run_images
 
     with report.progress(len(sources), "images") as tick:
         result = run_images(
@@ -90,9 +90,9 @@ def info(
     Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
     for several.
     """
-    from convkit.batch import default_jobs, run_batch
-    from convkit.imageio import read_image
-    from convkit.info import image_info
+    from convkit.engine.executor import default_jobs, run_batch
+    from convkit.image.codec import read_image
+    from convkit.image.info import image_info
 
     sources = collect_inputs(images, recursive, quiet)
 
@@ -186,9 +186,9 @@ def grayscale(
 
     Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
     """
-    from convkit.ops import INTERPOLATIONS, to_gray
-    from convkit.ops import resize as resize_image
-    from convkit.pipeline import Result
+    from convkit.image.ops import INTERPOLATIONS, to_gray
+    from convkit.image.ops import resize as resize_image
+    from convkit.image.pipeline import Result
 
     if interpolation not in INTERPOLATIONS:
         raise UsageError(
@@ -223,7 +223,7 @@ def grayscale(
 def _list_kernels() -> None:
     from rich.table import Table
 
-    from convkit import kernels as kernel_lib
+    from convkit.image import kernels as kernel_lib
 
     table = Table(
         title="Kernels for -k (applied as correlation, like cv2.filter2D)",
@@ -323,10 +323,11 @@ def filter_(
 
     Example: convkit filter cat.jpg --gray -k sobel-x -k sobel-y --out-dir edges/
     """
-    from convkit import kernels as kernel_lib
-    from convkit.ops import BORDERS, filter2d, merge_alpha, split_alpha, to_gray
-    from convkit.pipeline import RawPlan, Result
-    from convkit.render import RANGE_MODES, to_pixels
+    from convkit.image import kernels as kernel_lib
+    from convkit.image.ops import BORDERS, filter2d, merge_alpha, split_alpha, to_gray
+    from convkit.image.outputs import RawPlan
+    from convkit.image.pipeline import Result
+    from convkit.image.pixels import RANGE_MODES, to_pixels
 
     if list_kernels:
         _list_kernels()
@@ -370,7 +371,7 @@ def filter_(
 
 
 def _unique_names(kernels: list[Kernel]) -> list[Kernel]:
-    from convkit.kernels import Kernel
+    from convkit.image.kernels import Kernel
 
     seen: dict[str, int] = {}
     out = []

@@ -1,6 +1,6 @@
 """``convkit conv``, ``convkit pool`` and ``convkit run``: feature maps with Keras.
 
-Three doors into one machinery (:mod:`convkit.featuremaps`): ``conv`` and ``pool`` write a
+Three doors into one machinery (:mod:`convkit.nn.featuremaps`): ``conv`` and ``pool`` write a
 layer spec from their flags, ``run`` takes one; then the same code prepares the images,
 builds the Keras model, runs size-grouped batches and writes the pictures. TensorFlow is
 imported inside the commands, after every option, input and output path has been checked.
@@ -34,7 +34,7 @@ from convkit.cli.options import (
 from convkit.errors import ConvkitError, UsageError
 
 if TYPE_CHECKING:
-    from convkit.featuremaps import FeatureExtractor, Network, RenderOptions
+    from convkit.nn.featuremaps import FeatureExtractor, Network, RenderOptions
 
 _MODEL = "Model"
 _PICTURES = "Pictures"
@@ -167,7 +167,7 @@ def _padding(text: str) -> str:
 def _range(text: str | None) -> str | None:
     if text is None:
         return None
-    from convkit.render import RANGE_MODES
+    from convkit.image.pixels import RANGE_MODES
 
     if text not in RANGE_MODES:
         raise UsageError(f"--range must be one of {', '.join(RANGE_MODES)}, got {text!r}")
@@ -175,7 +175,7 @@ def _range(text: str | None) -> str | None:
 
 
 def _kernels(args: list[str] | None):
-    from convkit import kernels as kernel_lib
+    from convkit.image import kernels as kernel_lib
 
     if not args:
         return []
@@ -183,7 +183,7 @@ def _kernels(args: list[str] | None):
 
 
 def _filter_weights(kernel: list[str] | None, weights: Path | None, channels: int):
-    from convkit.featuremaps import kernels_to_weights, load_weights
+    from convkit.nn.featuremaps import kernels_to_weights, load_weights
 
     if kernel and weights is not None:
         raise UsageError("give the filters either with -k or with --weights, not both")
@@ -195,7 +195,7 @@ def _filter_weights(kernel: list[str] | None, weights: Path | None, channels: in
 
 
 def _render_options(range_mode, raw, no_maps, no_montage) -> RenderOptions:
-    from convkit.featuremaps import RenderOptions
+    from convkit.nn.featuremaps import RenderOptions
 
     return RenderOptions(
         range_mode=_range(range_mode), maps=not no_maps, montage=not no_montage, raw=raw
@@ -295,9 +295,14 @@ def _execute(
     batch_size,
     verbose,
 ) -> None:
-    from convkit.batch import default_jobs
     from convkit.cli.common import collect_inputs, output_plan
-    from convkit.featuremaps import FeatureExtractor, output_whats, plan_targets, write_feature_maps
+    from convkit.engine.executor import default_jobs
+    from convkit.nn.featuremaps import (
+        FeatureExtractor,
+        output_whats,
+        plan_targets,
+        write_feature_maps,
+    )
 
     sources = collect_inputs(images, recursive, quiet)
     plan = output_plan(output, out_dir, name, fmt, in_place)
@@ -437,8 +442,8 @@ def conv(
 
     Example: convkit conv cat.png -k edges4 --activation relu -d maps/
     """
-    from convkit.featuremaps import conv_spec_text, parse_network_spec
-    from convkit.spec import ACTIVATIONS, canonical_activation
+    from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation
+    from convkit.nn.featuremaps import conv_spec_text, parse_network_spec
 
     channels = 3 if color else 1
     render = _render_options(range_mode, raw, no_maps, no_montage)
@@ -564,7 +569,7 @@ def pool(
 
     Example: convkit pool cat.png --size 4 --mode avg --no-montage -o small.png
     """
-    from convkit.featuremaps import parse_network_spec, pool_spec_text
+    from convkit.nn.featuremaps import parse_network_spec, pool_spec_text
 
     if mode not in ("max", "avg"):
         raise UsageError(f"--mode must be max or avg, got {mode!r}")
@@ -599,7 +604,7 @@ def pool(
 
 
 def _read_spec(spec: str):
-    from convkit import spec as spec_lib
+    from convkit.arithmetic import spec as spec_lib
 
     text = spec.strip()
     path = Path(spec)
@@ -679,7 +684,7 @@ def run(
     Example: convkit run cat.png --spec "conv2d(4, 4) relu maxpool2d(2)"
     -k edges4 -d out/
     """
-    from convkit.featuremaps import network_from_spec
+    from convkit.nn.featuremaps import network_from_spec
 
     if not spec:
         raise UsageError(

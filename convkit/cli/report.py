@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from convkit.batch import BatchReport
+    from convkit.engine.executor import BatchReport
 
 
 def debug_enabled() -> bool:

@@ -1,6 +1,6 @@
 """``convkit shape-calc``: exact CNN shape arithmetic that explains itself.
 
-Parses options, calls :mod:`convkit.shapes` / :mod:`convkit.spec`, prints. At module level
+Parses options, calls :mod:`convkit.arithmetic`, prints. At module level
 it imports only Typer (every convkit command loads this module to register it); the core,
 Rich and json are imported when the command runs, and never OpenCV or TensorFlow.
 """
@@ -17,8 +17,8 @@ import typer
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit import shapes
-    from convkit.spec import LayerSpec
+    from convkit.arithmetic import shapes
+    from convkit.arithmetic.spec import LayerSpec
 
 _LAYER = "Single layer (flags)"
 _STACK = "Stack (layer spec)"
@@ -76,7 +76,7 @@ def _parse_padding(text: str) -> shapes.Padding | tuple[shapes.Padding, shapes.P
 
 
 def _read_spec(spec_words: list[str] | None, spec_file: Path | None) -> list[LayerSpec] | None:
-    from convkit import spec as spec_lib
+    from convkit.arithmetic import spec as spec_lib
 
     if spec_words and spec_file is not None:
         raise UsageError("give the layer spec either as an argument or with --spec FILE, not both")
@@ -249,7 +249,7 @@ def shape_calc(
     """
     import json
 
-    from convkit import shapes
+    from convkit.arithmetic import shapes
 
     layers = _read_spec(spec_words, spec_file)
     if layers is not None:
@@ -344,7 +344,7 @@ def _analyze(
             "--input is missing: the stack needs an input size, e.g. --input 224x224x3 "
             "(or start the spec with input((224, 224, 3)))"
         )
-    from convkit import shapes
+    from convkit.arithmetic import shapes
 
     try:
         return shapes.analyze_stack(layers, input_shape)
@@ -395,7 +395,7 @@ def _print_stack(stack: shapes.StackResult) -> None:
     from rich import box
     from rich.table import Table
 
-    from convkit import shapes
+    from convkit.arithmetic import shapes
 
     header = ("Layer", "Output shape", "Params", "Non-trainable", "MACs", "RF / jump", "Memory")
     footer = (
@@ -475,7 +475,7 @@ def _prod(shape: tuple[int, ...]) -> int:
 def _print_single(layer: shapes.SingleLayer) -> None:
     from rich.table import Table
 
-    from convkit import shapes
+    from convkit.arithmetic import shapes
 
     r = layer.result
     rows: list[tuple[str, str]] = []

@@ -1,7 +1,7 @@
 """``convkit train-cifar`` and ``convkit predict``.
 
-Options are parsed and checked here, the work is done by :mod:`convkit.cifar`,
-:mod:`convkit.training` and :mod:`convkit.predict`; progress and notes go to stderr (a Rich
+Options are parsed and checked here, the work is done by :mod:`convkit.training.cifar`,
+:mod:`convkit.training`; progress and notes go to stderr (a Rich
 progress bar only when stderr is a terminal), results and tables to stdout. The core, NumPy
 and TensorFlow are imported inside the commands, so registering them costs nothing.
 """
@@ -21,7 +21,7 @@ from convkit.cli.options import DEFAULTS, FailFast, Images, Jobs, Json, MaxPixel
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit.training import EpochRecord, RunInfo, TrainResult
+    from convkit.training.trainer import EpochRecord, RunInfo, TrainResult
 
 _DATA = "Data"
 _MODEL = "Model"
@@ -169,7 +169,7 @@ def _default_out(dataset: str) -> Path:
 
 def _spec_text(spec: str) -> str:
     """``--spec`` is the layers themselves, or a file holding them."""
-    from convkit.spec import parse_spec, parse_spec_file
+    from convkit.arithmetic.spec import parse_spec, parse_spec_file
 
     path = Path(spec)
     looks_like_file = "(" not in spec and (path.suffix or "/" in spec)
@@ -185,8 +185,8 @@ def _spec_text(spec: str) -> str:
 def _check_stack(config, num_classes: int) -> None:
     """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
     32x32x3 images is refused in a fraction of a second."""
-    from convkit.shapes import LayerError, analyze_stack
-    from convkit.training import check_spec_input, config_layers
+    from convkit.arithmetic.shapes import LayerError, analyze_stack
+    from convkit.training.trainer import check_spec_input, config_layers
 
     layers = config_layers(config, num_classes)
     check_spec_input(layers)
@@ -361,7 +361,8 @@ def train_cifar(
 
     Example: convkit train-cifar --epochs 5 --limit 5000 --augment --out out/first-cnn
     """
-    from convkit import cifar, training
+    from convkit.training import cifar
+    from convkit.training import trainer as training
 
     overrides: dict[str, Any] = {
         "dataset": dataset,
@@ -430,7 +431,8 @@ def train_cifar(
 
 
 def _load_and_train(config, data_dir, download, target, state, *, quiet) -> TrainResult:
-    from convkit import cifar, training
+    from convkit.training import cifar
+    from convkit.training import trainer as training
 
     data = cifar.load(
         config.dataset,
@@ -566,10 +568,10 @@ def predict(
     """
     import numpy as np
 
-    from convkit import predict as core
-    from convkit.batch import default_jobs, run_batch
     from convkit.cli.common import collect_inputs
-    from convkit.imageio import read_image
+    from convkit.engine.executor import default_jobs, run_batch
+    from convkit.image.codec import read_image
+    from convkit.training import predict as core
 
     if model is None:
         raise UsageError("give a model (.keras file or results folder) and images (see --help)")

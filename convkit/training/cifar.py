@@ -427,7 +427,7 @@ def download(
     A socket timeout bounds every network wait (name lookup failures are immediate), so a
     machine without network gets the error in seconds, not a hang.
     """
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     keras = import_keras()
     if on_note:

@@ -1,52 +1,21 @@
-"""Keras models built from the layer-spec language (:mod:`convkit.spec`).
+"""Keras models built from the layer-spec language (:mod:`convkit.arithmetic.spec`).
 
-TensorFlow is imported here, inside :func:`import_keras`, the first time a Keras command
-runs, never when convkit is imported: ``shape-calc`` and the OpenCV commands do not pay its
+TensorFlow is imported through :func:`convkit.heavy.import_keras` the first time a Keras
+command runs, never when convkit is imported: ``shape-calc`` and the OpenCV commands do not pay its
 seconds of start-up. Shapes are channels-last, ``(H, W, C)`` without the batch dimension,
 as everywhere in convkit.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from convkit.errors import SpecError
+from convkit.heavy import import_keras
 
 if TYPE_CHECKING:
-    from convkit.spec import LayerSpec
-
-_KERAS = None
-
-
-def import_keras(*, verbose: bool = False):
-    """Import Keras 3 on the TensorFlow backend and return the module.
-
-    Unless ``verbose``, TensorFlow's C++ start-up lines and Python warnings are silenced and
-    Keras's interactive output (progress bars of ``fit``/``predict``, which would go to
-    stdout) is turned off: convkit reports progress itself, on stderr.
-    """
-    global _KERAS
-    if _KERAS is not None:
-        return _KERAS
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    import keras
-
-    if not verbose:
-        import logging
-        import warnings
-
-        warnings.filterwarnings("ignore", module=r"keras(\.|$)")
-        warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
-        keras.utils.disable_interactive_logging()
-        for name in ("tensorflow", "absl", "keras"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    _KERAS = keras
-    return keras
+    from convkit.arithmetic.spec import LayerSpec
 
 
 def set_seed(seed: int | None) -> None:

@@ -1,6 +1,6 @@
 """OpenCV operations on NumPy arrays: gray conversion, resizing, 2-D filtering.
 
-Arrays follow :mod:`convkit.imageio`: OpenCV channel order (gray, BGR, BGRA), ``uint8`` or
+Arrays follow :mod:`convkit.image.codec`: OpenCV channel order (gray, BGR, BGRA), ``uint8`` or
 ``uint16``. OpenCV is imported on first use.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from convkit.errors import UsageError
-from convkit.imageio import import_cv2
+from convkit.heavy import import_cv2
 
 INTERPOLATIONS = ("area", "linear", "cubic", "nearest", "lanczos")
 BORDERS = ("reflect101", "reflect", "replicate", "constant")

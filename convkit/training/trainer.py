@@ -9,7 +9,8 @@ Models
     thousand images per second on a laptop CPU. ``classic``: the network of Keras's old
     ``examples/cifar10_cnn.py`` (Conv32-Conv32-Pool-Dropout-Conv64-Conv64-Pool-Dropout-
     Flatten-Dense512-Dropout-Dense10, 1.25M parameters). Or any stack of the layer-spec
-    language (:mod:`convkit.spec`). Every model starts with ``Rescaling(1/255)``, so the saved
+    language (:mod:`convkit.arithmetic.spec`).
+    Every model starts with ``Rescaling(1/255)``, so the saved
     model takes RGB pixel values 0..255 as they are; see :func:`build_classifier` for the
     head that is added to a spec when it lacks one.
 
@@ -48,8 +49,8 @@ import numpy as np
 from convkit.errors import ConvkitError, ImageWriteError, SpecError, UsageError
 
 if TYPE_CHECKING:
-    from convkit.cifar import CifarData
-    from convkit.spec import LayerSpec
+    from convkit.arithmetic.spec import LayerSpec
+    from convkit.training.cifar import CifarData
 
 MAX_SHIFT = 4
 """The largest translation of ``--augment``, in pixels (of 32)."""
@@ -292,7 +293,7 @@ def _is_softmax(spec: LayerSpec) -> bool:
 
 def check_spec_input(layers: Sequence[LayerSpec]) -> list[LayerSpec]:
     """The layers after an optional ``input((32, 32, 3))``; any other input is an error."""
-    from convkit.models import split_input
+    from convkit.nn.models import split_input
 
     spec_shape, body = split_input(layers)
     if spec_shape is not None and tuple(spec_shape) != (32, 32, 3):
@@ -317,7 +318,8 @@ def build_classifier(layers: Sequence[LayerSpec], num_classes: int, *, name: str
     A softmax over another number of outputs is an error, as is an ``input(...)`` shape other
     than 32x32x3. Returns ``(model, added)``, ``added`` naming the layers put in.
     """
-    from convkit.models import apply_layers, import_keras
+    from convkit.heavy import import_keras
+    from convkit.nn.models import apply_layers
 
     keras = import_keras()
     body = check_spec_input(layers)
@@ -362,7 +364,7 @@ def build_classifier(layers: Sequence[LayerSpec], num_classes: int, *, name: str
 
 
 def config_layers(config: TrainConfig, num_classes: int) -> list[LayerSpec]:
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     if config.spec is not None:
         return parse_spec(config.spec)
@@ -370,7 +372,7 @@ def config_layers(config: TrainConfig, num_classes: int) -> list[LayerSpec]:
 
 
 def compile_model(model, learning_rate: float) -> None:
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     keras = import_keras()
     model.compile(
@@ -384,12 +386,9 @@ def compile_model(model, learning_rate: float) -> None:
 
 
 def _tf():
-    from convkit.models import import_keras
+    from convkit.heavy import import_tensorflow
 
-    import_keras()
-    import tensorflow as tf
-
-    return tf
+    return import_tensorflow()
 
 
 def augment_batch(images, seed, *, max_shift: int = MAX_SHIFT):
@@ -525,7 +524,7 @@ def prepare_out(out: Path, *, overwrite: bool = False, resume: bool = False) -> 
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        from convkit.imageio import os_error_reason
+        from convkit.files import os_error_reason
 
         raise ImageWriteError(
             f"cannot write to this folder: {os_error_reason(exc)}", path=str(out)
@@ -545,14 +544,14 @@ def prepare_out(out: Path, *, overwrite: bool = False, resume: bool = False) -> 
 
 
 def write_json(path: Path, data: Any) -> None:
-    from convkit.imageio import write_atomic
+    from convkit.files import write_atomic
 
     write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def save_model(model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename."""
-    from convkit.imageio import atomic_path
+    from convkit.files import atomic_path
 
     with atomic_path(Path(path), suffix=".keras") as tmp, warnings.catch_warnings():
         # Keras's saving trips NumPy 2's __array__(copy=...) deprecation: not ours to show.
@@ -599,7 +598,7 @@ class TrainResult:
 
 def _keras_callback(events, stop, records, state):
     """The Keras callback that feeds ``events``, honours ``stop`` and times each epoch."""
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     keras = import_keras()
 
@@ -752,7 +751,7 @@ def _start(
     resume_state: dict[str, Any] | None,
     events: TrainingEvents,
 ) -> _Start:
-    from convkit.models import set_seed
+    from convkit.nn.models import set_seed
 
     if resume_state is None:
         start = _Start(None, [], _choose_seed(config.seed), 0, [])
@@ -773,7 +772,7 @@ def _start(
         )
         checkpoint = resume_state.get("checkpoint")
         if checkpoint and done > 0:
-            from convkit.predict import load_model
+            from convkit.training.predict import load_model
 
             start.model = load_model(out / checkpoint, compile=True)
             events.note(f"resuming from {out / checkpoint} after epoch {done}")
@@ -996,7 +995,7 @@ def train(
         "versions": _versions(),
     }
     if plots:
-        from convkit import plots as plot_lib
+        from convkit.training import plots as plot_lib
 
         title = f"{data.info.title}, model {config.model_label}"
         writer.bytes("curves.png", lambda: plot_lib.curves_png(history, title))
@@ -1033,7 +1032,7 @@ class _Writer:
             self.failures.append(f"{self.out / name}: cannot write: {exc.strerror or exc}")
 
     def bytes(self, name: str, data: bytes | Callable[[], bytes]) -> None:
-        from convkit.imageio import write_atomic
+        from convkit.files import write_atomic
 
         self.attempt(
             name, lambda: write_atomic(self.out / name, data() if callable(data) else data)
@@ -1044,7 +1043,7 @@ class _Writer:
 
 
 def _versions() -> dict[str, str]:
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     return {
         "keras": import_keras().__version__,

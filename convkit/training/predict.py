@@ -46,7 +46,7 @@ def resolve_model_path(path: str | Path) -> Path:
 
 def load_model(path: str | Path, *, compile: bool = False):
     """Load a Keras model in safe mode; any failure is one :class:`ModelError` line."""
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     path = resolve_model_path(path)
     try:
@@ -88,7 +88,7 @@ class ModelShape:
 
 def inspect_model(model, *, name: str = "model") -> ModelShape:
     """Check ``model`` is an image classifier and describe what it takes and gives."""
-    from convkit.models import import_keras
+    from convkit.heavy import import_keras
 
     keras = import_keras()
     inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
@@ -145,7 +145,7 @@ def class_names_for(
         if isinstance(names, list) and len(names) == classes:
             return [str(n) for n in names], None
     if classes == 10:
-        from convkit.cifar import CIFAR10_NAMES
+        from convkit.training.cifar import CIFAR10_NAMES
 
         return list(CIFAR10_NAMES), "no labels.txt beside the model: assuming CIFAR-10's classes"
     return [
@@ -171,9 +171,9 @@ def _read_labels(path: Path) -> list[str]:
 
 
 def prepare_image(image: np.ndarray, shape: ModelShape) -> np.ndarray:
-    """An image as :func:`convkit.imageio.read_image` gives it (gray/BGR/BGRA, 8/16-bit) to the
+    """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit) to the
     float32 ``(H, W, C)`` array the model takes."""
-    from convkit.imageio import import_cv2
+    from convkit.heavy import import_cv2
 
     cv2 = import_cv2()
     pixels = image.astype(np.float32)

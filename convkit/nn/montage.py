@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convkit.imageio import import_cv2
+from convkit.heavy import import_cv2
 
 MAX_KERNEL = 15
 """Kernels up to this size (on each side) are drawn beside their maps."""

@@ -1,32 +1,25 @@
 """Read each input, transform it, write every result: the loop behind the image commands.
 
 A command supplies a *transform*, ``image -> list[Result]``; this module reads the inputs,
-writes each result to the target the :class:`~convkit.imageio.OutputPlan` chose (atomically,
+writes each result to the target the :class:`~convkit.image.outputs.OutputPlan` chose (atomically,
 or to stdout), optionally saves the float responses as ``.npy``, and runs it all through
-:func:`convkit.batch.run_batch`.
+the executor (:mod:`convkit.engine.executor`).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from convkit.batch import BatchReport, run_batch
-from convkit.errors import ConvkitError, ImageWriteError, UsageError
-from convkit.imageio import (
-    DEFAULT_MAX_PIXELS,
-    OutputPlan,
-    Source,
-    Target,
-    encode_image,
-    read_image,
-    write_atomic,
-    write_stdout,
-)
+from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.engine.executor import BatchReport, run_batch
+from convkit.errors import ConvkitError
+from convkit.files import ensure_folder, save_npy, write_atomic, write_stdout
+from convkit.image.codec import encode_image, read_image
+from convkit.image.outputs import OutputPlan, RawPlan, Target
+from convkit.image.sources import Source
 
 
 @dataclass
@@ -40,51 +33,6 @@ class Result:
 
 
 Transform = Callable[[np.ndarray], list[Result]]
-
-
-@dataclass
-class RawPlan:
-    """Where ``--raw`` puts float32 arrays: one ``.npy`` file (a single result), or a folder
-    where each result's array takes its image's file name with a ``.npy`` suffix."""
-
-    path: Path
-
-    @property
-    def is_file(self) -> bool:
-        return self.path.suffix.lower() == ".npy"
-
-    def validate(self, n_results: int) -> None:
-        if self.is_file and n_results != 1:
-            raise UsageError(
-                f"--raw {self.path} names one file, but this run makes {n_results} results; "
-                "give --raw a folder instead"
-            )
-
-    def target(self, image_target: Target, what: str, source: Source) -> Path:
-        if self.is_file:
-            return self.path
-        if image_target.path is not None:
-            name = image_target.path.with_suffix(".npy").name
-        else:
-            name = f"{source.stem}_{what}.npy"
-        return self.path / source.rel.parent / name
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
-    ensure_folder(path.parent, created_ok=True)
-    write_atomic(path, buf.getvalue())
-
-
-def ensure_folder(folder: Path, *, created_ok: bool) -> None:
-    """Create ``folder`` (and parents) when ``created_ok``; a failure names the folder."""
-    if folder.is_dir() or not created_ok:
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageWriteError(f"cannot create folder: {exc.strerror}", path=str(folder)) from None
 
 
 def write_image(target: Target, image: np.ndarray, *, create_folders: bool) -> None:

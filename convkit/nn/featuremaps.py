@@ -2,7 +2,7 @@
 
 The core of ``convkit conv``, ``convkit pool`` and ``convkit run``. One machinery serves all
 three: a :class:`Network` is a stack of layers of the layer-spec language
-(:mod:`convkit.spec`) plus how its input is prepared and, optionally, the weights of its
+(:mod:`convkit.arithmetic.spec`) plus how its input is prepared and, optionally, the weights of its
 first ``Conv2D`` layer; ``conv`` and ``pool`` only write that spec for you
 (:func:`conv_network`, :func:`pool_network`).
 
@@ -37,7 +37,7 @@ Many images
     of the first. The model is called directly on each batch (``model(batch)``): for a few
     calls that is faster than ``model.predict``, which compiles a graph first.
 
-TensorFlow is imported on first use, by :func:`convkit.models.import_keras`.
+TensorFlow is imported on first use, by :func:`convkit.heavy.import_keras`.
 """
 
 from __future__ import annotations
@@ -50,14 +50,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.batch import BatchReport
+from convkit.arithmetic.shapes import LayerError, analyze_stack
+from convkit.engine.executor import BatchReport
 from convkit.errors import ConvkitError, ImageReadError, SpecError, UsageError
-from convkit.shapes import LayerError, analyze_stack
 
 if TYPE_CHECKING:
-    from convkit.imageio import OutputPlan, Source
-    from convkit.kernels import Kernel
-    from convkit.spec import LayerSpec
+    from convkit.arithmetic.spec import LayerSpec
+    from convkit.image.kernels import Kernel
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import Source
 
 BATCH_MEMORY = 1 << 29
 """A batch is made smaller when the float32 activations of its images would pass this."""
@@ -117,7 +118,7 @@ def prepare_input(image: np.ndarray, channels: int) -> np.ndarray:
     ``channels`` 1: gray (OpenCV's luma weights). ``channels`` 3: RGB. Alpha is dropped. The
     values are the stored pixel values, not divided by 255. Returns ``(H, W, channels)``.
     """
-    from convkit.ops import to_gray
+    from convkit.image.ops import to_gray
 
     if channels == 1:
         gray = to_gray(image)
@@ -303,7 +304,7 @@ def network_from_spec(
     must fit it (kernel size, filters, input channels). Problems are
     :class:`~convkit.errors.SpecError` / :class:`~convkit.errors.UsageError`.
     """
-    from convkit.models import split_input
+    from convkit.nn.models import split_input
 
     declared, body = split_input(layers)
     input_hw = None
@@ -506,7 +507,7 @@ def pool_spec_text(
 
 def parse_network_spec(text: str, **kwargs: Any) -> Network:
     """:func:`network_from_spec` of a spec text (``kwargs`` as there)."""
-    from convkit.spec import parse_spec
+    from convkit.arithmetic.spec import parse_spec
 
     return network_from_spec(parse_spec(text), spec_text=text, **kwargs)
 
@@ -523,7 +524,7 @@ class FeatureExtractor:
     """
 
     def __init__(self, network: Network, *, verbose: bool = False):
-        from convkit.models import import_keras
+        from convkit.heavy import import_keras
 
         self.network = network
         self.keras = import_keras(verbose=verbose)
@@ -585,7 +586,7 @@ class FeatureExtractor:
         return model
 
     def _build(self, height: int, width: int):
-        from convkit.models import activation_model, build_model, set_seed
+        from convkit.nn.models import activation_model, build_model, set_seed
 
         net = self.network
         self.check_size(height, width)
@@ -620,7 +621,7 @@ class FeatureExtractor:
 
     def summary_rows(self) -> list[tuple[str, str, tuple[int, ...], int]]:
         """``(name, class, output shape, params)`` of the first model built (Keras's own)."""
-        from convkit.models import summary_rows
+        from convkit.nn.models import summary_rows
 
         if self.first_model is None:
             return []
@@ -731,10 +732,10 @@ def render_maps(maps: np.ndarray, mode: str, *, scale: float = 1.0) -> list[np.n
     """Each map of ``maps`` ``(h, w, n)`` as an 8-bit picture.
 
     ``rescale`` maps each map's own min..max onto 0..255 (a flat map is black); ``clip`` and
-    ``abs`` (see :mod:`convkit.render`) work in pixel units, ``scale`` bringing a 16-bit
+    ``abs`` (see :mod:`convkit.image.pixels`) work in pixel units, ``scale`` bringing a 16-bit
     input's units down to 8 bits.
     """
-    from convkit.render import to_pixels
+    from convkit.image.pixels import to_pixels
 
     out = []
     for i in range(maps.shape[-1]):
@@ -747,7 +748,7 @@ def render_maps(maps: np.ndarray, mode: str, *, scale: float = 1.0) -> list[np.n
 
 def render_picture(maps: np.ndarray, mode: str | None, *, scale: float = 1.0) -> np.ndarray:
     """The three R, G, B maps of a pooled (resampled) colour input as one BGR picture."""
-    from convkit.render import to_pixels
+    from convkit.image.pixels import to_pixels
 
     values = maps[:, :, ::-1]
     mode = mode or "clip"
@@ -781,7 +782,7 @@ def write_feature_maps(
     model is built (to print its summary). Every callback runs on the calling thread.
     """
     from convkit.defaults import DEFAULT_MAX_PIXELS
-    from convkit.imageio import read_image
+    from convkit.image.codec import read_image
 
     network = extractor.network
     if targets is None:
@@ -948,8 +949,9 @@ def _write_one(
     options: RenderOptions,
 ) -> int:
     """Render, encode and write every output of one image; return the files written."""
-    from convkit.montage import Panel, layer_montage
-    from convkit.pipeline import save_npy, write_image
+    from convkit.files import save_npy
+    from convkit.image.pipeline import write_image
+    from convkit.nn.montage import Panel, layer_montage
 
     network = extractor.network
     index = item.index
@@ -1026,7 +1028,7 @@ def _panel_details(
         labels = [f"filter {i + 1}" for i in range(n)]
     if origin != info.name:
         labels = [f"{text} -> {info.name}" for text in labels]
-    from convkit.montage import drawable_kernel
+    from convkit.nn.montage import drawable_kernel
 
     kernels = [drawable_kernel(kernel[:, :, :, i]) for i in range(n)]
     if any(k is None for k in kernels):

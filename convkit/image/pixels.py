@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from convkit.errors import UsageError
-from convkit.imageio import import_cv2
+from convkit.heavy import import_cv2
 
 RANGE_MODES = ("clip", "abs", "rescale")
 

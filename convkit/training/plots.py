@@ -3,7 +3,7 @@
 matplotlib is imported inside the functions, and ``pyplot`` not at all: each figure is a
 ``matplotlib.figure.Figure`` on its own Agg canvas, so no global backend is switched and the
 functions are safe to call from any thread. Each function returns PNG bytes; the
-caller writes them (atomically, with :func:`convkit.imageio.write_atomic`).
+caller writes them (atomically, with :func:`convkit.files.write_atomic`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from convkit.training import EpochRecord
+    from convkit.training.trainer import EpochRecord
 
 _GREEN = "#1a7f37"
 _RED = "#cf222e"

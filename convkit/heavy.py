@@ -1,0 +1,81 @@
+"""The one door to convkit's heavy dependencies: OpenCV, Keras/TensorFlow (later Dask).
+
+Each is imported on first use, inside the function that needs it, never when convkit is
+imported: ``convkit shape-calc`` and ``--help`` pay for none of them, the image commands
+pay only for OpenCV, and only the Keras commands wait seconds for TensorFlow. Every other
+module gets these libraries from here; a Ruff rule (TID253) bans module-level imports of
+them, and ``tests/test_imports.py`` checks the same at run time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from convkit.defaults import DEFAULT_MAX_PIXELS
+
+_CV2 = None
+_KERAS = None
+
+
+def debug_enabled() -> bool:
+    """True under ``--debug`` / ``CONVKIT_DEBUG=1``: then libraries may speak."""
+    return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
+
+
+def import_cv2(max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Import OpenCV on first use and return the module.
+
+    Thread-safe enough: a second import in a racing thread returns the same module.
+
+    OpenCV has its own decoder limit (2**30 pixels), read once at first use; raise it when
+    the user's limit is higher so that ``max_pixels`` really is the limit.
+    """
+    global _CV2
+    if _CV2 is None:
+        if max_pixels > 1 << 30:
+            os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_pixels))
+        # OpenCV logs its own warnings ("PNG input buffer is incomplete") on stderr; convkit
+        # reports every failure itself in one line, so keep OpenCV quiet unless debugging.
+        if not debug_enabled():
+            os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        import cv2
+
+        _CV2 = cv2
+    return _CV2
+
+
+def import_keras(*, verbose: bool = False):
+    """Import Keras 3 on the TensorFlow backend and return the module.
+
+    Unless ``verbose``, TensorFlow's C++ start-up lines and Python warnings are silenced and
+    Keras's interactive output (progress bars of ``fit``/``predict``, which would go to
+    stdout) is turned off: convkit reports progress itself, on stderr.
+    """
+    global _KERAS
+    if _KERAS is not None:
+        return _KERAS
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import keras
+
+    if not verbose:
+        import logging
+        import warnings
+
+        warnings.filterwarnings("ignore", module=r"keras(\.|$)")
+        warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+        keras.utils.disable_interactive_logging()
+        for name in ("tensorflow", "absl", "keras"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    _KERAS = keras
+    return keras
+
+
+def import_tensorflow(*, verbose: bool = False):
+    """TensorFlow itself (for ``tf.data``), after Keras has set up its quiet start-up."""
+    import_keras(verbose=verbose)
+    import tensorflow
+
+    return tensorflow

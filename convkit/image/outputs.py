@@ -1,0 +1,170 @@
+"""Where results go, decided for every input before the first one is read.
+
+:class:`OutputPlan` maps each (input, result) pair to a :class:`Target`, refusing two results
+aimed at one file and any result that would overwrite an input (compared by device and
+inode); :class:`RawPlan` does the same for ``--raw`` float arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from convkit.defaults import DEFAULT_NAME_TEMPLATE
+from convkit.errors import UsageError
+from convkit.image.codec import WRITE_FORMATS, format_for_path, normalize_format
+from convkit.image.sources import STDIN, Source
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one result goes: a file path, or stdout when ``path`` is None."""
+
+    path: Path | None
+    fmt: str
+
+    @property
+    def display(self) -> str:
+        return "-" if self.path is None else str(self.path)
+
+
+@dataclass
+class OutputPlan:
+    """Decides the target of every (input, result) pair before anything is processed.
+
+    ``output`` is ``-o`` (a file, or ``-`` for stdout): one input, one result. ``out_dir``
+    takes any number, named by ``template`` with the fields ``{stem}`` (input file name
+    without suffix), ``{what}`` (the result: ``gray``, ``sobel-x``...), ``{ext}`` (the
+    output format's suffix) and ``{index}`` (the input's position, from 1). Files found
+    inside a directory keep their sub-folder under ``out_dir``.
+    """
+
+    output: str | None = None
+    out_dir: Path | None = None
+    template: str = DEFAULT_NAME_TEMPLATE
+    fmt: str | None = None
+    in_place: bool = False
+    stdout_is_tty: bool = False
+
+    def validate(self, sources: Sequence[Source], whats: Sequence[str]) -> dict:
+        """Return ``{(source_index, what): Target}``; raise :class:`UsageError` on conflicts."""
+        if self.output is not None and self.out_dir is not None:
+            raise UsageError("give either -o/--output or --out-dir, not both")
+        if self.output is None and self.out_dir is None:
+            raise UsageError("say where results go: -o FILE (one input) or --out-dir DIR")
+        if self.fmt is not None:
+            self.fmt = normalize_format(self.fmt)
+        if self.output is not None:
+            if len(sources) != 1:
+                raise UsageError(f"-o takes one input, got {len(sources)}; use --out-dir DIR")
+            if len(whats) != 1:
+                raise UsageError(
+                    f"-o takes one result, this run makes {len(whats)} per image "
+                    f"({', '.join(whats)}); use --out-dir DIR"
+                )
+            if self.output == STDIN:
+                if self.stdout_is_tty:
+                    raise UsageError(
+                        "refusing to write binary image data to a terminal; "
+                        "redirect stdout or use -o FILE"
+                    )
+                targets = {(0, whats[0]): Target(None, self.fmt or "png")}
+            else:
+                path = Path(self.output)
+                targets = {(0, whats[0]): Target(path, self.fmt or format_for_path(path))}
+        else:
+            targets = {}
+            for i, src in enumerate(sources):
+                for what in whats:
+                    targets[(i, what)] = self._dir_target(src, i, what)
+        self._check_conflicts(sources, targets)
+        return targets
+
+    def _dir_target(self, src: Source, index: int, what: str) -> Target:
+        fmt = self.fmt or "png"
+        try:
+            name = self.template.format(
+                stem=src.stem, what=what, ext=WRITE_FORMATS[fmt][0].lstrip("."), index=index + 1
+            )
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UsageError(
+                f"bad --name template {self.template!r}: {exc} "
+                "(fields: {stem}, {what}, {ext}, {index})"
+            ) from None
+        if not name or name.strip(".") == "" or "/" in name or os.sep in name:
+            raise UsageError(f"--name template {self.template!r} gives a bad file name {name!r}")
+        if self.fmt is None:
+            fmt = format_for_path(name, fmt)
+        return Target(self.out_dir / src.rel.parent / name, fmt)
+
+    def _check_conflicts(self, sources: Sequence[Source], targets: dict) -> None:
+        seen: dict[str, tuple] = {}
+        for key, target in targets.items():
+            if target.path is None:
+                continue
+            norm = os.path.abspath(target.path)
+            if norm in seen:
+                other = sources[seen[norm][0]].display
+                raise UsageError(
+                    f"two results would be written to {target.display} "
+                    f"(from {other} and {sources[key[0]].display}); "
+                    "use a --name template with {index} or separate runs"
+                )
+            seen[norm] = key
+        if self.in_place:
+            return
+        # Compare file identities (device, inode), not names: a symlink, a hard link or
+        # "./a/../x.png" is still the input. One stat per path keeps a 10,000-image batch
+        # linear; a target that does not exist yet cannot be an input.
+        existing: dict[tuple[int, int], Target] = {}
+        for target in targets.values():
+            identity = _file_identity(target.path) if target.path is not None else None
+            if identity is not None:
+                existing[identity] = target
+        if not existing:
+            return
+        for src in sources:
+            identity = _file_identity(src.path) if src.path is not None else None
+            if identity is not None and identity in existing:
+                raise UsageError(
+                    f"{src.display}: the result would overwrite its input "
+                    "(choose another output, or pass --in-place)"
+                )
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+@dataclass
+class RawPlan:
+    """Where ``--raw`` puts float32 arrays: one ``.npy`` file (a single result), or a folder
+    where each result's array takes its image's file name with a ``.npy`` suffix."""
+
+    path: Path
+
+    @property
+    def is_file(self) -> bool:
+        return self.path.suffix.lower() == ".npy"
+
+    def validate(self, n_results: int) -> None:
+        if self.is_file and n_results != 1:
+            raise UsageError(
+                f"--raw {self.path} names one file, but this run makes {n_results} results; "
+                "give --raw a folder instead"
+            )
+
+    def target(self, image_target: Target, what: str, source: Source) -> Path:
+        if self.is_file:
+            return self.path
+        if image_target.path is not None:
+            name = image_target.path.with_suffix(".npy").name
+        else:
+            name = f"{source.stem}_{what}.npy"
+        return self.path / source.rel.parent / name

@@ -1,0 +1,152 @@
+"""Inputs: command-line paths (files, folders, quoted globs, ``-``) turned into sources.
+
+:func:`collect_sources` turns paths into :class:`Source` objects: files, quoted globs
+(expanded here, ``**`` included), directories (their images; ``recursive`` descends) and
+``-`` (one image from stdin). A path that cannot be found becomes a source with a
+``problem``, so a batch reports it and goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from convkit.errors import UsageError
+
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jp2",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".webp",
+        ".gif",
+        ".pbm",
+        ".pgm",
+        ".ppm",
+        ".pnm",
+        ".pxm",
+        ".pfm",
+        ".sr",
+        ".ras",
+        ".hdr",
+        ".pic",
+        ".exr",
+        ".avif",
+    }
+)
+"""Suffixes taken as images when scanning a directory; other files there are skipped."""
+
+STDIN = "-"
+"""The path that means standard input (and, for ``-o``, standard output)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input image.
+
+    ``display`` is how messages name it (the path as the user wrote or found it, ``-`` for
+    stdin); ``rel`` is the path used to name outputs, relative to the directory it was found
+    in (so ``--recursive`` output mirrors the input tree); ``problem`` is set when the input
+    could not even be located, and reading it raises that error.
+    """
+
+    display: str
+    path: Path | None
+    rel: Path
+    problem: str | None = None
+
+    @property
+    def stem(self) -> str:
+        return self.rel.stem
+
+    @property
+    def is_stdin(self) -> bool:
+        return self.path is None and self.problem is None
+
+
+@dataclass
+class Collected:
+    sources: list[Source] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _has_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def collect_sources(paths: Sequence[str], *, recursive: bool = False) -> Collected:
+    """Expand command-line paths into sources, in the order given.
+
+    Explicit files are always taken (a non-image named explicitly fails when read, with
+    its own message); inside directories only files with an image suffix are taken, and the
+    others are mentioned in a note. Missing paths and globs that match nothing become
+    sources with a ``problem``, so a batch reports them and goes on with the rest.
+    """
+    out = Collected()
+    if not paths:
+        raise UsageError("no input images given")
+    if sum(p == STDIN for p in paths) > 1:
+        raise UsageError("'-' (stdin) can be given only once")
+    seen: set[str] = set()
+
+    def add(src: Source) -> None:
+        key = str(src.path.resolve()) if src.path is not None else src.display
+        if key not in seen:
+            seen.add(key)
+            out.sources.append(src)
+
+    for raw in paths:
+        if raw == STDIN:
+            add(Source(STDIN, None, Path("stdin")))
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            _scan_dir(path, recursive, add, out.notes)
+        elif path.exists():
+            add(Source(raw, path, Path(path.name)))
+        elif _has_glob(raw):
+            matches = sorted(glob.glob(raw, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                out.sources.append(Source(raw, None, Path(raw), "no files match this pattern"))
+            for match in files:
+                add(Source(str(match), match, Path(match.name)))
+        else:
+            out.sources.append(Source(raw, None, Path(path.name), "no such file or directory"))
+    return out
+
+
+def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
+    skipped: list[str] = []
+    if recursive:
+        walked = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            walked.extend(Path(folder) / f for f in sorted(files))
+    else:
+        walked = sorted(p for p in root.iterdir() if p.is_file())
+    found = 0
+    for file in walked:
+        if file.name.startswith("."):
+            continue  # hidden files, our own temp files among them
+        if file.suffix.lower() in IMAGE_SUFFIXES:
+            found += 1
+            add(Source(str(file), file, file.relative_to(root)))
+        else:
+            skipped.append(file.name)
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (
+            f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        )
+        notes.append(f"{root}: skipped {len(skipped)} non-image file(s): {shown}")
+    if not found:
+        notes.append(f"{root}: no images found")
