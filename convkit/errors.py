@@ -1,8 +1,14 @@
-"""One family of errors for the whole library.
+"""Every error convkit raises on purpose, in one family.
 
 Every error convkit raises on purpose is a :class:`ConvkitError`. The command line catches
 that one base class in one place and prints ``convkit: error: <message>`` with the error's
 ``exit_code``; anything else is a bug and keeps its traceback under ``--debug``.
+
+Messages name *parameters*, not command-line flags, in backticks, with what was received:
+``"`epochs` must be at least 1, got 0"``. A library caller reads the parameter it passed;
+the command line shows the flag that sets it (``--epochs must be at least 1, got 0``),
+translating every backticked parameter of the running command in one place
+(:mod:`convkit.cli.report`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ class ConvkitError(Exception):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
 
+    def with_path(self, path: str) -> ConvkitError:
+        """The same error, naming the input ``path`` it happened to."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        ConvkitError.__init__(clone, self.message, path=path)
+        return clone
+
 
 class UsageError(ConvkitError):
     """A bad option, argument or spec: nothing was processed (exit 2)."""
@@ -29,6 +42,18 @@ class KernelError(UsageError):
     """A kernel argument that cannot be turned into a finite 2-D matrix."""
 
 
+class SpecError(UsageError):
+    """A malformed layer spec or an impossible layer (shape-calc and the Keras commands)."""
+
+
+class LayerError(SpecError):
+    """An impossible layer inside a stack; ``index`` is its position in the stack."""
+
+    def __init__(self, message: str, *, index: int):
+        super().__init__(message)
+        self.index = index
+
+
 class ImageReadError(ConvkitError):
     """An input that is missing, empty, truncated, corrupt or not an image."""
 
@@ -37,9 +62,28 @@ class ImageTooLargeError(ImageReadError):
     """An image whose header announces more pixels than the limit allows."""
 
 
+class ImageSizeError(ConvkitError):
+    """An image that was read but does not fit the model: too small for its kernels, or
+    not the size a trained model takes."""
+
+
 class ImageWriteError(ConvkitError):
     """An output that could not be encoded or written."""
 
 
-class SpecError(UsageError):
-    """A malformed layer spec or an impossible layer (shape-calc and the Keras commands)."""
+class DataError(ConvkitError):
+    """Training data (CIFAR) that is missing, incomplete, corrupt or unsafe (exit 1)."""
+
+
+class ModelError(ConvkitError):
+    """A model file that cannot be loaded, or is not an image classifier (exit 1)."""
+
+
+class ForbiddenGlobal(Exception):
+    """A pickle asked for a callable or class outside the allow-list. Raised inside the
+    unpickler and turned into a :class:`DataError` naming the file."""
+
+    def __init__(self, module: str, name: str):
+        self.module = module
+        self.name = name
+        super().__init__(f"{module}.{name}")

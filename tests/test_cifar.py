@@ -16,8 +16,8 @@ import cifar_fixtures as cf
 import numpy as np
 import pytest
 
+from convkit.errors import DataError, ForbiddenGlobal
 from convkit.training import cifar
-from convkit.training.cifar import DataError
 
 PER_BATCH = 20
 TEST = 30
@@ -242,7 +242,7 @@ def test_malicious_member_of_an_archive_is_refused(tmp_path, files):
     ],
 )
 def test_only_the_allow_list_resolves(module, name):
-    with pytest.raises(cifar.ForbiddenGlobal):
+    with pytest.raises(ForbiddenGlobal):
         cifar.SafeUnpickler(io.BytesIO(b"")).find_class(module, name)
 
 

@@ -23,7 +23,7 @@ from convkit.arithmetic import (
     shapes,
     spec,  # noqa: E402
 )
-from convkit.errors import SpecError  # noqa: E402
+from convkit.errors import LayerError, SpecError  # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -257,7 +257,7 @@ def test_edge_cases(text, input_shape, impossible_at):
     if impossible_at is None:
         assert assert_agrees_with_keras(text, input_shape, run=True) is not None
     else:
-        with pytest.raises(shapes.LayerError) as info:
+        with pytest.raises(LayerError) as info:
             shapes.analyze_stack(spec.parse_spec(text), input_shape)
         assert info.value.index == impossible_at
         assert assert_agrees_with_keras(text, input_shape) is None

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from convkit.errors import SpecError
+from convkit.errors import LayerError, SpecError
 
 FLOAT32_BYTES = 4
 
@@ -69,18 +69,6 @@ INTERPOLATION_REACH = {
 
 Shape = tuple[int, ...]
 Padding = str | int | tuple[int, int]
-
-
-class LayerError(SpecError):
-    """An impossible layer inside a stack; ``index`` is its position in the stack."""
-
-    def __init__(self, message: str, *, index: int, layer: Any = None):
-        super().__init__(message)
-        self.index = index
-        self.layer = layer
-
-
-# --------------------------------------------------------------------------- one axis
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -814,13 +802,12 @@ def analyze_stack(layers: Iterable[Any], input_shape: Sequence[int] | None = Non
             raise LayerError(
                 f"{where}: an input layer can only come first. Received: position {index + 1}",
                 index=index,
-                layer=layer,
             )
         try:
             result = analyze_layer(layer.type, layer.kwargs, shape, name=name, receptive_field=rf)
         except SpecError as exc:
             detail = str(exc).removeprefix(f"{layer.type}: ")
-            raise LayerError(f"{where}: {detail}", index=index, layer=layer) from None
+            raise LayerError(f"{where}: {detail}", index=index) from None
         results.append(result)
         shape, rf = result.output_shape, result.receptive_field
     return StackResult(input_shape=tuple(int(v) for v in input_shape), layers=tuple(results))

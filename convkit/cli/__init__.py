@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("train_commands", "predict"),
 }
 
+# Core parameters that a command sets through a flag of another name: {command: {parameter:
+# its own parameter}}. Every other parameter maps to the flag of the same name (see
+# flag_names); this is the one place where the two vocabularies meet.
+PARAMETER_ALIASES: dict[str, dict[str, str]] = {}
+
 # Options of the top-level `convkit` itself, which may stand before a command's name.
 _ROOT_FLAGS = {"--debug"}
 
@@ -97,6 +102,26 @@ def _invoked_command(args: list[str]) -> str | None:
     return None
 
 
+def flag_names(cli: typer.Typer, command: str | None) -> dict[str, str]:
+    """``{parameter: flag}`` of ``command`` as its Typer app declares it (``epochs`` ->
+    ``--epochs``, ``out_dir`` -> ``--out-dir``, an argument -> its metavar)."""
+    import typer.main
+
+    group = typer.main.get_command(cli)
+    found = getattr(group, "commands", {}).get(command) if command else None
+    flags: dict[str, str] = {}
+    for param in found.params if found is not None else []:
+        if param.param_type_name == "option":
+            longs = [o for o in param.opts if o.startswith("--")]
+            flags[param.name] = (longs or param.opts)[0]
+        else:
+            flags[param.name] = param.human_readable_name
+    for parameter, own in PARAMETER_ALIASES.get(command or "", {}).items():
+        if own in flags:
+            flags[parameter] = flags[own]
+    return flags
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -107,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
         command = _invoked_command(args)
         target = build_app([command]) if command else __getattr__("app")
+        report.use_flags(lambda: flag_names(target, command))
         with report.native_stderr_silenced():
             target(args=argv, prog_name="convkit", standalone_mode=True)
     except ConvkitError as exc:

@@ -11,7 +11,7 @@ from convkit.cli import report
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit.engine.executor import BatchReport
+    from convkit.engine.executor import BatchOptions, BatchReport
     from convkit.image.outputs import OutputPlan
     from convkit.image.sources import Source
 
@@ -42,6 +42,19 @@ def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
         fmt=fmt,
         in_place=in_place,
         stdout_is_tty=sys.stdout.isatty(),
+    )
+
+
+def batch_options(jobs: int | None, fail_fast: bool, tick) -> BatchOptions:
+    """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
+    inputs are reported on stderr as they happen."""
+    from convkit.engine.executor import BatchOptions, default_jobs
+
+    return BatchOptions(
+        jobs=jobs or default_jobs(),
+        fail_fast=fail_fast,
+        on_error=report.input_error,
+        on_done=tick,
     )
 
 

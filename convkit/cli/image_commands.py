@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from convkit.cli import report
-from convkit.cli.common import collect_inputs, finish_batch, output_plan
+from convkit.cli.common import batch_options, collect_inputs, finish_batch, output_plan
 from convkit.cli.options import (
     DEFAULTS,
     FailFast,
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 
 def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
-    from convkit.engine.executor import default_jobs
     from convkit.image.pipeline import run_images
 
     with report.progress(len(sources), "images") as tick:
@@ -53,10 +52,7 @@ def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fa
             plan,
             raw=raw,
             max_pixels=max_pixels,
-            jobs=jobs or default_jobs(),
-            fail_fast=fail_fast,
-            on_error=report.input_error,
-            on_done=tick,
+            batch=batch_options(jobs, fail_fast, tick),
         )
     finish_batch(result, quiet=quiet)
 
@@ -90,7 +86,7 @@ def info(
     Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
     for several.
     """
-    from convkit.engine.executor import default_jobs, run_batch
+    from convkit.engine.executor import run_batch
     from convkit.image.codec import read_image
     from convkit.image.info import image_info
 
@@ -100,14 +96,7 @@ def info(
         return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
 
     with report.progress(len(sources), "images") as tick:
-        result = run_batch(
-            sources,
-            work,
-            jobs=jobs or default_jobs(),
-            fail_fast=fail_fast,
-            on_error=report.input_error,
-            on_done=tick,
-        )
+        result = run_batch(sources, work, batch_options(jobs, fail_fast, tick))
     infos = [r for r in result.results if r is not None]
     if json_out:
         payload = infos[0] if len(sources) == 1 and infos else infos

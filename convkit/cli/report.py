@@ -7,6 +7,7 @@ progress and summaries go to stderr so pipelines and CI logs stay clean.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from contextlib import contextmanager
@@ -22,8 +23,32 @@ def debug_enabled() -> bool:
     return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
 
 
+_PARAMETER = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
+_flags: dict[str, str] | None = None
+_flag_source: Callable[[], dict[str, str]] | None = None
+
+
+def use_flags(source: Callable[[], dict[str, str]] | None) -> None:
+    """Where the running command's ``{parameter: flag}`` map comes from (built on the first
+    message that needs it: an error path, never start-up)."""
+    global _flags, _flag_source
+    _flags, _flag_source = None, source
+
+
+def for_user(message: str) -> str:
+    """A core message as the command line shows it: each backticked parameter
+    (```epochs```) becomes the flag that sets it (``--epochs``), or its plain name when no
+    flag of this command sets it. The one place where parameters become flags."""
+    global _flags
+    if "`" not in message:
+        return message
+    if _flags is None:
+        _flags = _flag_source() if _flag_source is not None else {}
+    return _PARAMETER.sub(lambda m: _flags.get(m.group(1), m.group(1)), message)
+
+
 def error(message: str) -> None:
-    print(f"convkit: error: {message}", file=sys.stderr, flush=True)
+    print(f"convkit: error: {for_user(message)}", file=sys.stderr, flush=True)
 
 
 def input_error(exc: BaseException) -> None:

@@ -185,7 +185,8 @@ def _spec_text(spec: str) -> str:
 def _check_stack(config, num_classes: int) -> None:
     """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
     32x32x3 images is refused in a fraction of a second."""
-    from convkit.arithmetic.shapes import LayerError, analyze_stack
+    from convkit.arithmetic.shapes import analyze_stack
+    from convkit.errors import LayerError
     from convkit.training.trainer import check_spec_input, config_layers
 
     layers = config_layers(config, num_classes)
@@ -568,8 +569,8 @@ def predict(
     """
     import numpy as np
 
-    from convkit.cli.common import collect_inputs
-    from convkit.engine.executor import default_jobs, run_batch
+    from convkit.cli.common import batch_options, collect_inputs
+    from convkit.engine.executor import run_batch
     from convkit.image.codec import read_image
     from convkit.training import predict as core
 
@@ -596,14 +597,7 @@ def predict(
     with report.progress(len(sources), "images") as tick:
         for start in range(0, len(sources), chunk):
             part = sources[start : start + chunk]
-            batch = run_batch(
-                part,
-                work,
-                jobs=jobs or default_jobs(),
-                fail_fast=fail_fast,
-                on_error=report.input_error,
-                on_done=tick,
-            )
+            batch = run_batch(part, work, batch_options(jobs, fail_fast, tick))
             failed += batch.failed
             ready = [(i, a) for i, a in enumerate(batch.results) if a is not None]
             if ready:

@@ -51,7 +51,7 @@ class OutputPlan:
     def validate(self, sources: Sequence[Source], whats: Sequence[str]) -> dict:
         """Return ``{(source_index, what): Target}``; raise :class:`UsageError` on conflicts."""
         if self.output is not None and self.out_dir is not None:
-            raise UsageError("give either -o/--output or --out-dir, not both")
+            raise UsageError("give either `output` or `out_dir`, not both")
         if self.output is None and self.out_dir is None:
             raise UsageError("say where results go: -o FILE (one input) or --out-dir DIR")
         if self.fmt is not None:

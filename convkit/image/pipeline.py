@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convkit.defaults import DEFAULT_MAX_PIXELS
-from convkit.engine.executor import BatchReport, run_batch
-from convkit.errors import ConvkitError
+from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.files import ensure_folder, save_npy, write_atomic, write_stdout
 from convkit.image.codec import encode_image, read_image
 from convkit.image.outputs import OutputPlan, RawPlan, Target
@@ -54,10 +53,7 @@ def run_images(
     *,
     raw: RawPlan | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    jobs: int = 1,
-    fail_fast: bool = False,
-    on_error: Callable[[ConvkitError], None] | None = None,
-    on_done: Callable[[], None] | None = None,
+    batch: BatchOptions | None = None,
 ) -> BatchReport[int]:
     """Run ``transform`` over ``sources`` and write its results; return the batch report.
 
@@ -82,12 +78,6 @@ def run_images(
                 written += 1
         return written
 
-    return run_batch(
-        range(len(sources)),
-        work,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        count_outputs=lambda n: n,
-        on_error=on_error,
-        on_done=on_done,
-    )
+    with (batch or BatchOptions()).executor(len(sources)) as executor:
+        executor.run(work, outputs=lambda n: n)
+    return executor.report

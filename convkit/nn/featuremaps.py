@@ -50,9 +50,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.arithmetic.shapes import LayerError, analyze_stack
+from convkit.arithmetic.shapes import analyze_stack
 from convkit.engine.executor import BatchReport
-from convkit.errors import ConvkitError, ImageReadError, SpecError, UsageError
+from convkit.errors import ConvkitError, ImageReadError, LayerError, SpecError, UsageError
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec

@@ -41,24 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from convkit.errors import ConvkitError
+from convkit.errors import DataError, ForbiddenGlobal
 
 _ROW = 32 * 32 * 3  # one image: 32x32 pixels, 3 channels, as one row of a batch
 _MAX_MEMBER_BYTES = 400 * 1024 * 1024  # the largest real file, CIFAR-100 train, is 155 MB
 _DOWNLOAD_TIMEOUT_S = 20.0
-
-
-class DataError(ConvkitError):
-    """CIFAR data that is missing, incomplete, corrupt or unsafe (exit 1)."""
-
-
-class ForbiddenGlobal(pickle.UnpicklingError):
-    """A pickle asked for a callable or class outside the allow-list."""
-
-    def __init__(self, module: str, name: str):
-        self.module = module
-        self.name = name
-        super().__init__(f"{module}.{name}")
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convkit.errors import ConvkitError
-
-
-class ModelError(ConvkitError):
-    """A model file that cannot be loaded, or is not an image classifier (exit 1)."""
+from convkit.errors import ModelError
 
 
 def resolve_model_path(path: str | Path) -> Path:
