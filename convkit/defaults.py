@@ -9,3 +9,21 @@ DEFAULT_MAX_PIXELS = 256_000_000
 
 DEFAULT_NAME_TEMPLATE = "{stem}_{what}.{ext}"
 """How results are named in ``--out-dir``: input stem, result name, format suffix."""
+
+# The choices of options shared by the core and the command line, declared once. The core
+# validates against these (naming the parameter); the command line lists them in --help.
+
+RANGE_MODES = ("clip", "abs", "rescale")
+"""How a float response becomes pixels (see :mod:`convkit.image.pixels`)."""
+
+BORDERS = ("reflect101", "reflect", "replicate", "constant")
+"""How ``filter2D`` extends an image beyond its edges."""
+
+INTERPOLATIONS = ("area", "linear", "cubic", "nearest", "lanczos")
+"""OpenCV resize interpolations."""
+
+POOL_MODES = ("max", "avg")
+"""Keras pooling: MaxPooling2D or AveragePooling2D."""
+
+KERAS_PADDINGS = ("valid", "same")
+"""The paddings a Keras Conv2D or pooling layer takes."""
