@@ -13,6 +13,8 @@ translating every backticked parameter of the running command in one place
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ConvkitError(Exception):
     """Base class. ``exit_code`` is what the command line exits with (1: an input failed)."""
@@ -87,3 +89,10 @@ class ForbiddenGlobal(Exception):
         self.module = module
         self.name = name
         super().__init__(f"{module}.{name}")
+
+
+def check_choice(value: str, choices: Sequence[str], param: str) -> str:
+    """``value`` if it is one of ``choices``; else a :class:`UsageError` naming ``param``."""
+    if value not in choices:
+        raise UsageError(f"`{param}` must be one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -978,24 +978,41 @@ def test_bad_kernel(color, tmp_path, convkit_cli, cli_error, kernel, reason):
 
 
 def test_no_kernel(color, tmp_path, convkit_cli, cli_error):
-    cli_error(convkit_cli(["filter", color[0], "-o", tmp_path / "x.png"]), 2, r"kernel")
+    cli_error(
+        convkit_cli(["filter", color[0], "-o", tmp_path / "x.png"]),
+        2,
+        r"give at least one kernel with --kernel \(see --list-kernels\)$",
+    )
 
 
 @pytest.mark.parametrize("size", ["abc", "0x5", "5x0", "10x", "-3x4", "1.5x2"])
 def test_bad_resize(color, tmp_path, convkit_cli, cli_error, size):
     result = convkit_cli(["grayscale", color[0], "--resize", size, "-o", tmp_path / "x.png"])
-    cli_error(result, 2, r"resize")
+    cli_error(
+        result,
+        2,
+        rf"--resize must be a positive integer N or a pair AxB, like 512x512, got '{size}'$",
+    )
     assert not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.parametrize(
     "args,reason",
     [
-        (["grayscale", "--interpolation", "bogus"], r"interpolation"),
-        (["grayscale", "--keep-aspect"], r"--resize"),
-        (["filter", "-k", "sobel-x", "--border", "wrap"], r"border"),
-        (["filter", "-k", "sobel-x", "--range", "log"], r"range"),
-        (["grayscale", "--format", "xcf"], r"format"),
+        (
+            ["grayscale", "--interpolation", "bogus"],
+            r"--interpolation must be one of area, linear, cubic, nearest, lanczos, got 'bogus'$",
+        ),
+        (["grayscale", "--keep-aspect"], r"--keep-aspect needs --resize, the box to fit in$"),
+        (
+            ["filter", "-k", "sobel-x", "--border", "wrap"],
+            r"--border must be one of reflect101, reflect, replicate, constant, got 'wrap'$",
+        ),
+        (
+            ["filter", "-k", "sobel-x", "--range", "log"],
+            r"--range must be one of clip, abs, rescale, got 'log'$",
+        ),
+        (["grayscale", "--format", "xcf"], r"unknown output format 'xcf' \(known: png, jpg"),
     ],
 )
 def test_bad_options(color, tmp_path, convkit_cli, cli_error, args, reason):

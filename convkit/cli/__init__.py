@@ -36,7 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Core parameters that a command sets through a flag of another name: {command: {parameter:
 # its own parameter}}. Every other parameter maps to the flag of the same name (see
 # flag_names); this is the one place where the two vocabularies meet.
-PARAMETER_ALIASES: dict[str, dict[str, str]] = {}
+PARAMETER_ALIASES: dict[str, dict[str, str]] = {
+    "grayscale": {"size": "resize"},
+}
 
 # Options of the top-level `convkit` itself, which may stand before a command's name.
 _ROOT_FLAGS = {"--debug"}

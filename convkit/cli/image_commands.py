@@ -1,12 +1,11 @@
 """``convkit info``, ``convkit grayscale`` and ``convkit filter``.
 
-Each command: prepare the inputs and options, hand a transform to the core pipeline, report.
+Each command: gather the inputs, one call of :mod:`convkit.image.tasks`, report.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,38 +35,6 @@ from convkit.errors import UsageError
 if TYPE_CHECKING:
     import numpy as np
 
-    from convkit.image.kernels import Kernel
-    from convkit.image.pipeline import Result
-    from convkit.image.sources import Source
-
-
-def _run(sources, whats, transform, plan, *, raw=None, max_pixels, jobs, fail_fast, quiet):
-    from convkit.image.pipeline import run_images
-
-    with report.progress(len(sources), "images") as tick:
-        result = run_images(
-            sources,
-            whats,
-            transform,
-            plan,
-            raw=raw,
-            max_pixels=max_pixels,
-            batch=batch_options(jobs, fail_fast, tick),
-        )
-    finish_batch(result, quiet=quiet)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"512x384"`` (or a single ``"512"`` for a square) to ``(width, height)``."""
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×,]\s*(\d+))?\s*", text)
-    if not match:
-        raise UsageError(f"--resize expects WIDTHxHEIGHT such as 512x512, got {text!r}")
-    width = int(match.group(1))
-    height = int(match.group(2) or width)
-    if width < 1 or height < 1:
-        raise UsageError(f"--resize needs a positive size, got {text!r}")
-    return width, height
-
 
 # --------------------------------------------------------------------------- info
 
@@ -85,18 +52,16 @@ def info(
 
     Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
     for several.
+
+    Example: convkit info photos/ --json
     """
-    from convkit.engine.executor import run_batch
-    from convkit.image.codec import read_image
-    from convkit.image.info import image_info
+    from convkit.image.tasks import describe_images
 
     sources = collect_inputs(images, recursive, quiet)
-
-    def work(source: Source) -> dict:
-        return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
-
     with report.progress(len(sources), "images") as tick:
-        result = run_batch(sources, work, batch_options(jobs, fail_fast, tick))
+        result = describe_images(
+            sources, max_pixels=max_pixels, batch=batch_options(jobs, fail_fast, tick)
+        )
     infos = [r for r in result.results if r is not None]
     if json_out:
         payload = infos[0] if len(sources) == 1 and infos else infos
@@ -175,35 +140,22 @@ def grayscale(
 
     Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
     """
-    from convkit.image.ops import INTERPOLATIONS, to_gray
-    from convkit.image.ops import resize as resize_image
-    from convkit.image.pipeline import Result
+    from convkit.arithmetic.sizes import parse_pair
+    from convkit.image.tasks import grayscale_images
 
-    if interpolation not in INTERPOLATIONS:
-        raise UsageError(
-            f"--interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}"
-        )
-    size = parse_size(resize) if resize else None
-    if keep_aspect and size is None:
-        raise UsageError("--keep-aspect needs --resize WIDTHxHEIGHT")
+    size = parse_pair(resize, "resize", example="512x512") if resize else None
     sources = collect_inputs(images, recursive, quiet)
-
-    def transform(image: np.ndarray) -> list[Result]:
-        gray = to_gray(image)
-        if size is not None:
-            gray = resize_image(gray, *size, interpolation=interpolation, keep_aspect=keep_aspect)
-        return [Result("gray", gray)]
-
-    _run(
-        sources,
-        ["gray"],
-        transform,
-        output_plan(output, out_dir, name, fmt, in_place),
-        max_pixels=max_pixels,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        quiet=quiet,
-    )
+    with report.progress(len(sources), "images") as tick:
+        result = grayscale_images(
+            sources,
+            output_plan(output, out_dir, name, fmt, in_place),
+            size=size,
+            interpolation=interpolation,
+            keep_aspect=keep_aspect,
+            max_pixels=max_pixels,
+            batch=batch_options(jobs, fail_fast, tick),
+        )
+    finish_batch(result, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- filter
@@ -312,60 +264,28 @@ def filter_(
 
     Example: convkit filter cat.jpg --gray -k sobel-x -k sobel-y --out-dir edges/
     """
-    from convkit.image import kernels as kernel_lib
-    from convkit.image.ops import BORDERS, filter2d, merge_alpha, split_alpha, to_gray
-    from convkit.image.outputs import RawPlan
-    from convkit.image.pipeline import Result
-    from convkit.image.pixels import RANGE_MODES, to_pixels
+    from convkit.image.kernels import parse_kernel_args
+    from convkit.image.tasks import filter_images
 
     if list_kernels:
         _list_kernels()
         return
     if not kernel:
-        raise UsageError("give at least one kernel with -k (see --list-kernels)")
-    if border not in BORDERS:
-        raise UsageError(f"--border must be one of {', '.join(BORDERS)}, got {border!r}")
-    if range_mode is not None and range_mode not in RANGE_MODES:
-        raise UsageError(f"--range must be one of {', '.join(RANGE_MODES)}, got {range_mode!r}")
-    kernels = _unique_names(
-        [k for i, arg in enumerate(kernel, 1) for k in kernel_lib.parse_kernels(arg, position=i)]
-    )
+        raise UsageError("give at least one kernel with `kernel` (see `list_kernels`)")
+    kernels = parse_kernel_args(kernel)
     sources = collect_inputs(images, recursive, quiet)
-
-    def transform(image: np.ndarray) -> list[Result]:
-        if gray:
-            image = to_gray(image)
-        color, alpha = split_alpha(image)
-        results = []
-        for k in kernels:
-            response = filter2d(
-                color, k.matrix, border=border, normalize=normalize, convolve=convolve
-            )
-            mode = range_mode or ("abs" if k.is_zero_sum else "clip")
-            pixels = merge_alpha(to_pixels(response, mode, color.dtype), alpha)
-            results.append(Result(k.name, pixels, response if raw is not None else None))
-        return results
-
-    _run(
-        sources,
-        [k.name for k in kernels],
-        transform,
-        output_plan(output, out_dir, name, fmt, in_place),
-        raw=RawPlan(raw) if raw is not None else None,
-        max_pixels=max_pixels,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        quiet=quiet,
-    )
-
-
-def _unique_names(kernels: list[Kernel]) -> list[Kernel]:
-    from convkit.image.kernels import Kernel
-
-    seen: dict[str, int] = {}
-    out = []
-    for k in kernels:
-        count = seen.get(k.name, 0) + 1
-        seen[k.name] = count
-        out.append(k if count == 1 else Kernel(f"{k.name}-{count}", k.matrix))
-    return out
+    with report.progress(len(sources), "images") as tick:
+        result = filter_images(
+            sources,
+            kernels,
+            output_plan(output, out_dir, name, fmt, in_place),
+            gray=gray,
+            border=border,
+            normalize=normalize,
+            convolve=convolve,
+            range_mode=range_mode,
+            raw=raw,
+            max_pixels=max_pixels,
+            batch=batch_options(jobs, fail_fast, tick),
+        )
+    finish_batch(result, quiet=quiet)

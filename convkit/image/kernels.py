@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +143,26 @@ def parse_kernels(arg: str, *, position: int = 1) -> list[Kernel]:
     close = difflib.get_close_matches(key, [*_FIXED, *_BANKS, *_PARAMETRIC], n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else " (see convkit filter --list-kernels)"
     raise KernelError(f"unknown kernel {arg!r}: not a preset, a matrix or a file{hint}")
+
+
+def parse_kernel_args(args: Sequence[str]) -> list[Kernel]:
+    """Every kernel of several ``-k`` arguments, in order, each name unique (a repeated
+    name gets ``-2``, ``-3``...: ``sobel-x``, ``sobel-x-2``), so results never collide."""
+    if not args:
+        raise KernelError("no kernels given")
+    kernels = [k for i, arg in enumerate(args, 1) for k in parse_kernels(arg, position=i)]
+    names = unique_names([k.name for k in kernels])
+    return [k if k.name == n else Kernel(n, k.matrix) for k, n in zip(kernels, names, strict=True)]
+
+
+def unique_names(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` with the second and later copies of a name suffixed ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return tuple(out)
 
 
 def _parametric(key: str) -> Kernel:

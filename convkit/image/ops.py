@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convkit.errors import UsageError
+from convkit.defaults import BORDERS, INTERPOLATIONS
+from convkit.errors import UsageError, check_choice
 from convkit.heavy import import_cv2
-
-INTERPOLATIONS = ("area", "linear", "cubic", "nearest", "lanczos")
-BORDERS = ("reflect101", "reflect", "replicate", "constant")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -47,11 +45,8 @@ def resize(
     shrinking, free of the aliasing that ``linear`` and ``nearest`` show there.
     """
     if width < 1 or height < 1:
-        raise UsageError(f"resize size must be positive, got {width}x{height}")
-    if interpolation not in INTERPOLATIONS:
-        raise UsageError(
-            f"unknown interpolation {interpolation!r} (known: {', '.join(INTERPOLATIONS)})"
-        )
+        raise UsageError(f"`width` and `height` must be positive, got {width}x{height}")
+    check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if keep_aspect:
         width, height = fit_size(image.shape[1], image.shape[0], width, height)
     if (image.shape[1], image.shape[0]) == (width, height):
@@ -99,8 +94,7 @@ def filter2d(
     ``gfedcb|abcdefgh|gfedcba``), ``reflect`` (``fedcba|abcdefgh|hgfedcb``), ``replicate``
     (``aaaaaa|abcdefgh|hhhhhhh``), ``constant`` (zeros).
     """
-    if border not in BORDERS:
-        raise UsageError(f"unknown border {border!r} (known: {', '.join(BORDERS)})")
+    check_choice(border, BORDERS, "border")
     cv2 = import_cv2()
     k = np.asarray(kernel, dtype=np.float32)
     if normalize:

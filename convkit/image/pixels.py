@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from convkit.errors import UsageError
+from convkit.defaults import RANGE_MODES
+from convkit.errors import UsageError, check_choice
 from convkit.heavy import import_cv2
-
-RANGE_MODES = ("clip", "abs", "rescale")
 
 
 def to_pixels(response: np.ndarray, mode: str, dtype: np.dtype | type = np.uint8) -> np.ndarray:
@@ -31,11 +30,10 @@ def to_pixels(response: np.ndarray, mode: str, dtype: np.dtype | type = np.uint8
     common cases (it is several times faster than the equivalent NumPy); NumPy does the rest
     with the same arithmetic.
     """
-    if mode not in RANGE_MODES:
-        raise UsageError(f"unknown range mode {mode!r} (known: {', '.join(RANGE_MODES)})")
+    check_choice(mode, RANGE_MODES, "mode")
     dtype = np.dtype(dtype)
     if dtype not in (np.uint8, np.uint16):
-        raise UsageError(f"pixels must be uint8 or uint16, got {dtype}")
+        raise UsageError(f"`dtype` must be uint8 or uint16, got {dtype}")
     values = np.asarray(response, dtype=np.float32)
     top = float(np.iinfo(dtype).max)
     few_channels = values.ndim == 2 or (values.ndim == 3 and values.shape[2] <= 4)
