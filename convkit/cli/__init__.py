@@ -36,7 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # Core parameters that a command sets through a flag of another name: {command: {parameter:
 # its own parameter}}. Every other parameter maps to the flag of the same name (see
 # flag_names); this is the one place where the two vocabularies meet.
+# "*" holds those of every command (the output plan's `template` is each command's --name).
 PARAMETER_ALIASES: dict[str, dict[str, str]] = {
+    "*": {"template": "name"},
     "grayscale": {"size": "resize"},
 }
 
@@ -118,7 +120,8 @@ def flag_names(cli: typer.Typer, command: str | None) -> dict[str, str]:
             flags[param.name] = (longs or param.opts)[0]
         else:
             flags[param.name] = param.human_readable_name
-    for parameter, own in PARAMETER_ALIASES.get(command or "", {}).items():
+    aliases = {**PARAMETER_ALIASES["*"], **PARAMETER_ALIASES.get(command or "", {})}
+    for parameter, own in aliases.items():
         if own in flags:
             flags[parameter] = flags[own]
     return flags

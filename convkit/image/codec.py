@@ -79,7 +79,7 @@ def decode_image(
         if width * height > max_pixels:
             raise ImageTooLargeError(
                 f"image too large: {width}x{height} = {width * height:,} pixels, over the "
-                f"limit of {max_pixels:,} (raise it with --max-pixels)",
+                f"limit of {max_pixels:,} (raise it with `max_pixels`)",
                 path=name,
             )
     if kind == "jpeg" and not jpeg_is_complete(data):

@@ -53,16 +53,16 @@ class OutputPlan:
         if self.output is not None and self.out_dir is not None:
             raise UsageError("give either `output` or `out_dir`, not both")
         if self.output is None and self.out_dir is None:
-            raise UsageError("say where results go: -o FILE (one input) or --out-dir DIR")
+            raise UsageError("say where results go: `output` FILE (one input) or `out_dir` DIR")
         if self.fmt is not None:
             self.fmt = normalize_format(self.fmt)
         if self.output is not None:
             if len(sources) != 1:
-                raise UsageError(f"-o takes one input, got {len(sources)}; use --out-dir DIR")
+                raise UsageError(f"`output` takes one input, got {len(sources)}; use `out_dir` DIR")
             if len(whats) != 1:
                 raise UsageError(
-                    f"-o takes one result, this run makes {len(whats)} per image "
-                    f"({', '.join(whats)}); use --out-dir DIR"
+                    f"`output` takes one result, this run makes {len(whats)} per image "
+                    f"({', '.join(whats)}); use `out_dir` DIR"
                 )
             if self.output == STDIN:
                 if self.stdout_is_tty:
@@ -90,11 +90,11 @@ class OutputPlan:
             )
         except (KeyError, IndexError, ValueError) as exc:
             raise UsageError(
-                f"bad --name template {self.template!r}: {exc} "
-                "(fields: {stem}, {what}, {ext}, {index})"
+                f"`template` {self.template!r} is not a valid name template ({exc}); "
+                "its fields are {stem}, {what}, {ext}, {index}"
             ) from None
         if not name or name.strip(".") == "" or "/" in name or os.sep in name:
-            raise UsageError(f"--name template {self.template!r} gives a bad file name {name!r}")
+            raise UsageError(f"`template` {self.template!r} gives a bad file name {name!r}")
         if self.fmt is None:
             fmt = format_for_path(name, fmt)
         return Target(self.out_dir / src.rel.parent / name, fmt)
@@ -110,7 +110,7 @@ class OutputPlan:
                 raise UsageError(
                     f"two results would be written to {target.display} "
                     f"(from {other} and {sources[key[0]].display}); "
-                    "use a --name template with {index} or separate runs"
+                    "make `template` include {index}, or use separate runs"
                 )
             seen[norm] = key
         if self.in_place:
@@ -130,7 +130,7 @@ class OutputPlan:
             if identity is not None and identity in existing:
                 raise UsageError(
                     f"{src.display}: the result would overwrite its input "
-                    "(choose another output, or pass --in-place)"
+                    "(choose another output, or pass `in_place`)"
                 )
 
 
@@ -156,8 +156,8 @@ class RawPlan:
     def validate(self, n_results: int) -> None:
         if self.is_file and n_results != 1:
             raise UsageError(
-                f"--raw {self.path} names one file, but this run makes {n_results} results; "
-                "give --raw a folder instead"
+                f"`raw` {self.path} names one file, but this run makes {n_results} results; "
+                "give `raw` a folder instead"
             )
 
     def target(self, image_target: Target, what: str, source: Source) -> Path:
