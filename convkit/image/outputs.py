@@ -68,7 +68,7 @@ class OutputPlan:
                 if self.stdout_is_tty:
                     raise UsageError(
                         "refusing to write binary image data to a terminal; "
-                        "redirect stdout or use -o FILE"
+                        "redirect stdout or use `output` FILE"
                     )
                 targets = {(0, whats[0]): Target(None, self.fmt or "png")}
             else:
