@@ -1,12 +1,20 @@
-"""Import hygiene: importing convkit or running the OpenCV commands never imports TensorFlow
-or Keras; importing the command line does not even import OpenCV; and ruff's TID253
-(module-level imports of cv2/tensorflow/keras banned) holds for the package.
+"""Import hygiene: what each command may import, checked in a fresh interpreter.
 
-Each check runs in a fresh interpreter, since this test process has long imported cv2.
+Start-up time is a feature. One harness (:func:`imports_after`) runs convkit commands
+through ``main()`` in a new interpreter and reports which heavy modules they loaded:
+
+* importing convkit, ``--help`` and ``shape-calc`` load none of NumPy (shape-calc), OpenCV,
+  TensorFlow/Keras;
+* the image commands load OpenCV but never TensorFlow;
+* the Keras and training commands load TensorFlow only once they run a model: their
+  ``--help`` and every refusal of options come back without it.
+
+ruff's TID253 (module-level imports of the heavy modules banned) is checked here too.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -16,92 +24,120 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+HEAVY = ("cv2", "tensorflow", "keras", "tf_keras", "numpy", "dask")
 
 
-def run_python(code: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
+def imports_after(
+    calls: list[tuple[list[str], tuple[int | None, ...]]],
+    *,
+    cwd: Path,
+    env: dict,
+    setup: str = "",
+) -> set[str]:
+    """Run each ``(argv, allowed exit codes)`` through ``convkit.cli.main`` in one fresh
+    interpreter (after ``setup`` code); return the heavy top-level modules then loaded."""
+    code = f"""
+        import json, sys
+        {setup}
+        from convkit.cli import main
+        for argv, codes in {[(list(map(str, argv)), list(codes)) for argv, codes in calls]!r}:
+            try:
+                main(argv)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code
+            if code not in codes and not (code is None and 0 in codes):
+                print("BADEXIT=" + json.dumps([argv, code]), file=sys.stderr)
+                sys.exit(99)
+        loaded = sorted({{m.split(".")[0] for m in sys.modules}} & set({list(HEAVY)!r}))
+        print("LOADED=" + json.dumps(loaded), file=sys.stderr)
+    """
+    proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         cwd=cwd,
         env=env,
-        timeout=120,
+        timeout=180,
     )
+    marker = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")]
+    assert proc.returncode == 0 and marker, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return set(json.loads(marker[-1][len("LOADED=") :]))
 
 
-def test_importing_convkit_imports_neither_opencv_nor_tensorflow(tmp_path, cli_env):
-    proc = run_python(
-        """
-        import sys
-        import convkit, convkit.cli, convkit.errors, convkit.image.kernels, convkit.image.codec
-        heavy = sorted(m for m in sys.modules
-                       if m.split(".")[0] in ("cv2", "tensorflow", "keras"))
-        print("HEAVY", heavy)
-        assert not heavy, heavy
-        """,
-        tmp_path,
-        cli_env(),
+def test_importing_convkit_imports_nothing_heavy(tmp_path, cli_env):
+    loaded = imports_after(
+        [],
+        cwd=tmp_path,
+        env=cli_env(),
+        setup="import convkit, convkit.cli, convkit.errors, convkit.arithmetic.spec, "
+        "convkit.arithmetic.shapes, convkit.engine.executor",
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert loaded == set()
 
 
-def test_help_does_not_import_opencv(tmp_path, cli_env):
-    proc = run_python(
-        """
-        import sys
-        from convkit.cli import main
-        for argv in (["--help"], ["filter", "--help"], ["grayscale", "--help"],
-                     ["info", "--help"], ["--version"]):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                assert exc.code in (0, None), (argv, exc.code)
-        heavy = sorted(m for m in sys.modules
-                       if m.split(".")[0] in ("cv2", "tensorflow", "keras"))
-        assert not heavy, heavy
-        """,
-        tmp_path,
-        cli_env(),
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_help_imports_nothing_heavy(tmp_path, cli_env):
+    from convkit.cli import COMMANDS
+
+    calls = [(["--help"], (0,)), (["--version"], (0,))]
+    calls += [([command, "--help"], (0,)) for command in COMMANDS]
+    assert imports_after(calls, cwd=tmp_path, env=cli_env()) == set()
 
 
-def test_image_commands_do_not_import_tensorflow(tmp_path, sample_images, cli_env):
+def test_shape_calc_imports_nothing_heavy(tmp_path, cli_env):
+    calls = [
+        (
+            ["shape-calc", "-i", "224x224x3", "conv2d(64, 3, padding=same) maxpool2d(2) flatten"],
+            (0,),
+        ),
+        (
+            ["shape-calc", "--input", "224x224x3", "--json", "conv2d(64, 3) bn relu gap dense(10)"],
+            (0,),
+        ),
+        (["shape-calc", "--input", "512", "--kernel", "15", "--stride", "2"], (0,)),
+        (["shape-calc", "--input", "7", "conv2d(8, 9)"], (2,)),
+    ]
+    assert imports_after(calls, cwd=tmp_path, env=cli_env()) == set()
+
+
+def test_image_commands_never_import_tensorflow(tmp_path, sample_images, cli_env):
     image = sample_images / "chelsea.png"
-    proc = run_python(
-        f"""
-        import sys
-        from convkit.cli import main
-
-        def run(argv):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                assert exc.code in (0, None), (argv, exc.code)
-
-        image = {str(image)!r}
-        run(["info", image])
-        run(["info", "--json", image])
-        run(["grayscale", image, "--resize", "64x64", "-o", "gray.png"])
-        run(["filter", image, "-k", "sobel-x", "-k", "gaussian:5", "--gray", "-d", "out",
-             "--raw", "raw"])
-        run(["filter", "--list-kernels"])
-        assert "cv2" in sys.modules  # the commands really ran
-        for name in ("tensorflow", "keras", "tf_keras"):
-            loaded = sorted(m for m in sys.modules if m.split(".")[0] == name)
-            assert not loaded, (name, loaded[:5])
-        print("OK")
-        """,
-        tmp_path,
-        cli_env(),
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "OK" in proc.stdout
+    calls = [
+        (["info", image], (0,)),
+        (["info", "--json", image], (0,)),
+        (["grayscale", image, "--resize", "64x64", "-o", "gray.png"], (0,)),
+        (
+            ["filter", image, "-k", "sobel-x", "-k", "gaussian:5", "--gray", "-d", "out"]
+            + ["--raw", "raw"],
+            (0,),
+        ),
+        (["filter", "--list-kernels"], (0,)),
+    ]
+    loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
+    assert "cv2" in loaded  # the commands really ran
+    assert not loaded & {"tensorflow", "keras", "tf_keras"}, loaded
     assert (tmp_path / "gray.png").is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "chelsea_gaussian-5.png",
         "chelsea_sobel-x.png",
     ]
+
+
+def test_refused_options_of_the_keras_and_training_commands_import_no_tensorflow(
+    tmp_path, sample_images, cli_env
+):
+    """Every option, input and output is checked before TensorFlow's seconds are spent."""
+    photo = sample_images / "camera.png"
+    calls = [
+        (["conv", photo, "-o", "x.png"], (2,)),
+        (["run", photo, "--spec", "conv2d(4, 3) rleu", "-d", "o"], (2,)),
+        (["pool", photo, "--mode", "median", "-d", "o"], (2,)),
+        (["train-cifar", "--epochs", "0"], (2,)),
+        (["train-cifar", "--spec", "conv2d(8, 40)", "--out", tmp_path / "o"], (2,)),
+        (["predict"], (2,)),
+    ]
+    loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
+    assert not loaded & {"tensorflow", "keras", "tf_keras"}, loaded
 
 
 def _ruff() -> str | None:
@@ -147,16 +183,8 @@ def test_ruff_bans_module_level_heavy_imports(tmp_path):
         "def ok():\n    import cv2\n\n    return cv2, tf, layers\n"
     )
     proc = subprocess.run(
-        [
-            ruff,
-            "check",
-            "--no-cache",
-            "--config",
-            str(REPO / "pyproject.toml"),
-            "--select",
-            "TID253",
-            str(probe),
-        ],
+        [ruff, "check", "--no-cache", "--config", str(REPO / "pyproject.toml")]
+        + ["--select", "TID253", str(probe)],
         capture_output=True,
         text=True,
         timeout=120,
