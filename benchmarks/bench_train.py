@@ -3,8 +3,9 @@
 Both sides train the same network (the default `small` model, same initial weights) on the
 same random CIFAR-shaped images, with the same batch size and one CPU budget:
 
-* convkit: uint8 images, `convkit.training.train_dataset` (seeded per-epoch shuffle, parallel
-  gather + float32 conversion per batch, prefetch), `model.fit(..., steps_per_epoch=...)`;
+* convkit: uint8 images, `convkit.training.pipeline.train_dataset` (seeded per-epoch
+  shuffle, parallel gather + float32 conversion per batch, prefetch),
+  `model.fit(..., steps_per_epoch=...)`;
 * plain: the tutorial way, `x.astype("float32")` once up front (4x the memory), then
   `model.fit(x, y, batch_size=..., shuffle=True)` on the NumPy arrays.
 
@@ -38,8 +39,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from convkit.arithmetic.spec import parse_spec  # noqa: E402
-from convkit.nn.models import import_keras, set_seed  # noqa: E402
-from convkit.training import trainer as training  # noqa: E402
+from convkit.heavy import import_keras  # noqa: E402
+from convkit.nn.models import set_seed  # noqa: E402
+from convkit.training import pipeline, runfolder, trainer  # noqa: E402
+from convkit.training.config import TrainConfig, model_spec_text  # noqa: E402
+from convkit.training.models import build_classifier, compile_model  # noqa: E402
 
 
 def epoch_timer(keras):
@@ -66,8 +70,8 @@ def epoch_timer(keras):
 
 def new_model(seed: int):
     set_seed(seed)
-    model, _ = training.build_classifier(parse_spec(training.model_spec_text("small", 10)), 10)
-    training.compile_model(model, 1e-3)
+    model, _ = build_classifier(parse_spec(model_spec_text("small", 10)), 10, (32, 32, 3))
+    compile_model(model, 1e-3)
     return model
 
 
@@ -75,13 +79,13 @@ def run_convkit(x, y, batch_size, seed) -> tuple[float, float]:
     keras = import_keras()
     model = new_model(seed)
     timer = epoch_timer(keras)
-    ds = training.train_dataset(
+    ds = pipeline.train_dataset(
         x, y, batch_size=batch_size, seed=seed, first_epoch=0, epochs=2, augment=False
     )
     model.fit(
         ds,
         epochs=2,
-        steps_per_epoch=training.steps_for(len(x), batch_size),
+        steps_per_epoch=pipeline.steps_for(len(x), batch_size),
         callbacks=[timer],
         shuffle=False,
         verbose=0,
@@ -142,9 +146,9 @@ def accuracy(epochs: int, per_batch: int, test: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         where = cf.write_cifar10(Path(tmp), form="tar", per_batch=per_batch, test=test, seed=0)
         data = cifar.load("cifar10", where, allow_download=False)
-        out = training.prepare_out(Path(tmp) / "run")
-        config = training.TrainConfig(epochs=epochs, seed=0)
-        result = training.train(config, data, out, plots=False)
+        out = runfolder.prepare_out(Path(tmp) / "run")
+        config = TrainConfig(epochs=epochs, seed=0)
+        result = trainer.train(config, data, out, plots=False)
     m = result.metrics
     print(
         f"generated CIFAR look-alike ({m['train_images']:,} training, {m['val_images']:,} "

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from convkit.errors import ImageWriteError, SpecError, UsageError
-from convkit.training import cifar
-from convkit.training import trainer as training
+from convkit.training import cifar, models, pipeline, runfolder, trainer
+from convkit.training.config import TrainConfig, TrainSettings, model_spec_text
+from convkit.training.data import split_indices
+from convkit.training.events import StopRequest, TrainingEvents, sigint_stops
 
 pytestmark = pytest.mark.keras
 
@@ -43,14 +45,14 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
     """One complete run that several tests look at."""
-    out = training.prepare_out(tmp_path_factory.mktemp("run") / "out")
-    config = training.TrainConfig(epochs=4, batch_size=32, seed=7)
+    out = runfolder.prepare_out(tmp_path_factory.mktemp("run") / "out")
+    config = TrainConfig(epochs=4, batch_size=32, seed=7)
     events = Recorder()
-    result = training.train(config, data, out, events=events)
+    result = trainer.train(config, data, out, events=events)
     return result, events
 
 
-class Recorder(training.TrainingEvents):
+class Recorder(TrainingEvents):
     def __init__(self, stop_at=None, stop=None):
         self.calls = []
         self.stop_at = stop_at
@@ -65,9 +67,9 @@ class Recorder(training.TrainingEvents):
     def on_epoch_start(self, epoch, epochs):
         self.calls.append(("epoch_start", epoch))
 
-    def on_batch(self, epoch, step, steps, logs):
-        self.calls.append(("batch", epoch, step, steps))
-        if self.stop_at == (epoch, step):
+    def on_batch(self, progress):
+        self.calls.append(("batch", progress.epoch, progress.step, progress.steps))
+        if self.stop_at == (progress.epoch, progress.step):
             self.stop.set()  # what the Ctrl-C handler does
 
     def on_epoch_end(self, record, epochs):
@@ -163,9 +165,9 @@ def test_the_saved_model_reloads_in_safe_mode_and_agrees(trained, data):
 
 def test_same_seed_same_run(data, tmp_path):
     def run(name):
-        config = training.TrainConfig(epochs=2, batch_size=50, limit=200, seed=11, augment=True)
-        out = training.prepare_out(tmp_path / name)
-        return training.train(config, data, out, plots=False)
+        config = TrainConfig(epochs=2, batch_size=50, limit=200, seed=11, augment=True)
+        out = runfolder.prepare_out(tmp_path / name)
+        return trainer.train(config, data, out, plots=False)
 
     a, b = run("a"), run("b")
     assert [r.loss for r in a.history] == [r.loss for r in b.history]
@@ -177,11 +179,11 @@ def test_same_seed_same_run(data, tmp_path):
 
 
 def test_stop_after_the_current_batch_then_resume(data, tmp_path):
-    out = training.prepare_out(tmp_path / "run")
-    config = training.TrainConfig(epochs=3, batch_size=50, limit=300, seed=5)
-    stop = training.StopRequest()
+    out = runfolder.prepare_out(tmp_path / "run")
+    config = TrainConfig(epochs=3, batch_size=50, limit=300, seed=5)
+    stop = StopRequest()
     events = Recorder(stop_at=(2, 2), stop=stop)  # "Ctrl-C" during batch 2 of epoch 2
-    result = training.train(config, data, out, events=events, stop=stop)
+    result = trainer.train(config, data, out, events=events, stop=stop)
 
     assert result.interrupted
     assert events.kinds("batch")[-1][1:3] == (2, 2)  # nothing trained after that batch
@@ -197,10 +199,10 @@ def test_stop_after_the_current_batch_then_resume(data, tmp_path):
     assert [(h["epoch"], h["complete"]) for h in history] == [(1, True), (2, False)]
 
     # --resume: from the checkpoint of epoch 1, the same split and seed, up to epoch 3
-    state = training.load_run(out)
-    config = training.resume_config(state, {"epochs": None, "batch_size": 50})
+    state = runfolder.load_run(out)
+    config = runfolder.resume_config(state, TrainSettings(batch_size=50))
     resumed = Recorder()
-    result = training.train(config, data, out, events=resumed, resume_state=state)
+    result = trainer.train(config, data, out, events=resumed, resume_state=state)
     assert not result.interrupted
     assert [c[1] for c in resumed.kinds("epoch_start")] == [2, 3]
     assert any("resuming from" in c[1] for c in resumed.kinds("note"))
@@ -213,11 +215,18 @@ def test_stop_after_the_current_batch_then_resume(data, tmp_path):
     assert json.loads((out / "run.json").read_text())["checkpoint"] == "model.keras"
 
     # a finished run needs a larger --epochs; other settings may not change
-    with pytest.raises(UsageError, match="already trained 3 epochs"):
-        training.resume_config(training.load_run(out), {"epochs": None})
-    with pytest.raises(UsageError, match="--batch-size 64 differs from the 50"):
-        training.resume_config(training.load_run(out), {"epochs": 5, "batch_size": 64})
-    assert training.resume_config(training.load_run(out), {"epochs": 4}).epochs == 4
+    with pytest.raises(UsageError, match="already trained 3 epochs") as err:
+        runfolder.resume_config(runfolder.load_run(out), TrainSettings())
+    assert str(err.value) == (
+        "the run has already trained 3 epochs; pass `epochs` N with N > 3 to train more"
+    )
+    with pytest.raises(UsageError, match="`batch_size` 64 differs from the 50") as err:
+        runfolder.resume_config(runfolder.load_run(out), TrainSettings(epochs=5, batch_size=64))
+    assert str(err.value) == (
+        "`resume` continues the run with its own settings: `batch_size` 64 differs from the 50 "
+        "it was started with (drop the option, or start a new run with `out`)"
+    )
+    assert runfolder.resume_config(runfolder.load_run(out), TrainSettings(epochs=4)).epochs == 4
 
 
 def test_the_data_pipeline_resumes_in_the_same_order():
@@ -225,7 +234,7 @@ def test_the_data_pipeline_resumes_in_the_same_order():
     y = np.arange(10, dtype=np.uint8)
 
     def labels(first_epoch, epochs):
-        ds = training.train_dataset(
+        ds = pipeline.train_dataset(
             x, y, batch_size=4, seed=3, first_epoch=first_epoch, epochs=epochs, augment=False
         )
         batches = [b[1].numpy() for b in ds]
@@ -247,11 +256,11 @@ def test_augmentation_flips_and_shifts_with_reflected_borders():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     seed = tf.constant([1, 2], tf.int64)
-    out = training.augment_batch(tf.constant(images), seed).numpy()
-    again = training.augment_batch(tf.constant(images), seed).numpy()
+    out = pipeline.augment_batch(tf.constant(images), seed).numpy()
+    again = pipeline.augment_batch(tf.constant(images), seed).numpy()
     np.testing.assert_array_equal(out, again)  # stateless: the seed decides
     assert out.dtype == np.uint8 and out.shape == images.shape
-    m = training.MAX_SHIFT
+    m = pipeline.MAX_SHIFT
     seen_shift = seen_flip = False
     for src, got in zip(images, out, strict=True):
         matches = []
@@ -270,9 +279,9 @@ def test_augmentation_flips_and_shifts_with_reflected_borders():
 
 
 def test_sigint_sets_the_flag_then_aborts():
-    stop = training.StopRequest()
+    stop = StopRequest()
     told = []
-    with training.sigint_stops(stop, on_first=lambda: told.append(1)):
+    with sigint_stops(stop, on_first=lambda: told.append(1)):
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.is_set() and told == [1]
         with pytest.raises(KeyboardInterrupt):
@@ -286,8 +295,8 @@ def test_sigint_sets_the_flag_then_aborts():
 def test_classic_is_the_keras_example_network():
     from convkit.arithmetic.spec import parse_spec
 
-    model, added = training.build_classifier(
-        parse_spec(training.model_spec_text("classic", 10)), 10
+    model, added = models.build_classifier(
+        parse_spec(model_spec_text("classic", 10)), 10, (32, 32, 3)
     )
     assert added == []
     assert model.count_params() == 1_250_858  # as the Keras example's model.summary() says
@@ -332,7 +341,7 @@ def test_classic_is_the_keras_example_network():
 def test_the_head_is_added_when_missing(spec, added, last):
     from convkit.arithmetic.spec import parse_spec
 
-    model, got = training.build_classifier(parse_spec(spec), 10)
+    model, got = models.build_classifier(parse_spec(spec), 10, (32, 32, 3))
     assert got == added
     assert model.output_shape == (None, 10) and model.input_shape == (None, 32, 32, 3)
     assert type(model.layers[-1]).__name__ == last
@@ -342,8 +351,15 @@ def test_the_head_is_added_when_missing(spec, added, last):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("conv2d(8, 3) flatten dense(5, activation=softmax)", "softmax over .*5.* 10 classes"),
-        ("input((28, 28, 1)) conv2d(8, 3)", "CIFAR images are 32x32x3"),
+        (
+            "conv2d(8, 3) flatten dense(5, activation=softmax)",
+            r"the spec ends in a softmax over \(5,\) outputs, but the data has 10 classes: "
+            r"end with dense\(10, activation=softmax\)",
+        ),
+        (
+            "input((28, 28, 1)) conv2d(8, 3)",
+            "CIFAR-10 images are 32x32x3, the spec's input is 28x28x1",
+        ),
         ("conv2d(8, 40)", "Keras cannot apply conv2d"),
     ],
 )
@@ -351,7 +367,7 @@ def test_impossible_specs(spec, message):
     from convkit.arithmetic.spec import parse_spec
 
     with pytest.raises(SpecError, match=message):
-        training.build_classifier(parse_spec(spec), 10)
+        models.build_classifier(parse_spec(spec), 10, (32, 32, 3), images="CIFAR-10 images")
 
 
 # --------------------------------------------------------------------------- settings
@@ -360,43 +376,57 @@ def test_impossible_specs(spec, message):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"epochs": 0}, "--epochs must be at least 1, got 0"),
-        ({"batch_size": 0}, "--batch-size must be at least 1"),
-        ({"val_split": 0.0}, "--val-split must be between 0 and 1"),
-        ({"val_split": 1.0}, "--val-split must be between 0 and 1"),
-        ({"val_split": float("nan")}, "--val-split"),
-        ({"learning_rate": -1.0}, "--lr must be a positive number"),
-        ({"limit": 1}, "--limit must be at least 2"),
-        ({"seed": -3}, "--seed must be between"),
-        ({"model": "resnet"}, "unknown --model 'resnet'"),
+        ({"epochs": 0}, "`epochs` must be at least 1, got 0"),
+        ({"batch_size": 0}, "`batch_size` must be at least 1, got 0"),
+        ({"val_split": 0.0}, "`val_split` must be between 0 and 1 (exclusive), got 0.0"),
+        ({"val_split": 1.0}, "`val_split` must be between 0 and 1 (exclusive), got 1.0"),
+        ({"val_split": float("nan")}, "`val_split` must be between 0 and 1 (exclusive), got nan"),
+        ({"learning_rate": -1.0}, "`learning_rate` must be a positive number, got -1.0"),
+        (
+            {"limit": 1},
+            "`limit` must be at least 2 (one training and one validation image), got 1",
+        ),
+        ({"seed": -3}, "`seed` must be between 0 and 2147483647, got -3"),
+        (
+            {"model": "resnet"},
+            "unknown `model` 'resnet' (known: small, classic, default, keras-example, keras, "
+            "cifar10-cnn, cifar10_cnn; or give `spec`)",
+        ),
     ],
 )
 def test_nonsense_settings(change, message):
-    with pytest.raises(UsageError, match=message):
-        training.TrainConfig(**change).validate()
+    with pytest.raises(UsageError) as err:
+        TrainConfig(**change).validate()
+    assert str(err.value) == message
 
 
 def test_split_indices():
-    train, val = training.split_indices(100, val_split=0.2, limit=None, seed=1)
+    train, val = split_indices(100, val_split=0.2, limit=None, seed=1)
     assert len(train) == 80 and len(val) == 20 and not set(train) & set(val)
-    again = training.split_indices(100, val_split=0.2, limit=None, seed=1)
+    again = split_indices(100, val_split=0.2, limit=None, seed=1)
     np.testing.assert_array_equal(train, again[0])
-    train, val = training.split_indices(100, val_split=0.1, limit=30, seed=1)
+    train, val = split_indices(100, val_split=0.1, limit=30, seed=1)
     assert len(train) == 27 and len(val) == 3
-    train, val = training.split_indices(100, val_split=0.01, limit=2, seed=1)
+    train, val = split_indices(100, val_split=0.01, limit=2, seed=1)
     assert len(train) == 1 and len(val) == 1
 
 
 def test_prepare_out(tmp_path):
-    out = training.prepare_out(tmp_path / "a" / "b")
+    out = runfolder.prepare_out(tmp_path / "a" / "b")
     assert out.is_dir()
     (out / "metrics.json").write_text("{}")
-    with pytest.raises(UsageError, match="already holds a training run .*--resume"):
-        training.prepare_out(out)
-    training.prepare_out(out, overwrite=True)
+    with pytest.raises(UsageError, match="already holds a training run .*`resume`") as err:
+        runfolder.prepare_out(out)
+    assert str(err.value) == (
+        f"{out} already holds a training run (metrics.json): continue it with `resume` {out}, "
+        "choose another `out`, or pass `overwrite`"
+    )
+    runfolder.prepare_out(out, overwrite=True)
     assert not (out / "metrics.json").exists()
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ImageWriteError, match="not a folder"):
-        training.prepare_out(tmp_path / "file")
-    with pytest.raises(ImageWriteError, match="cannot write"):
-        training.prepare_out(tmp_path / "file" / "sub")
+    with pytest.raises(UsageError, match="not a folder") as err:  # a usage problem: exit 2
+        runfolder.prepare_out(tmp_path / "file")
+    assert str(err.value) == f"{tmp_path / 'file'}: `out` exists and is not a folder"
+    with pytest.raises(ImageWriteError, match="cannot write") as err:
+        runfolder.prepare_out(tmp_path / "file" / "sub")
+    assert str(err.value).startswith(f"{tmp_path / 'file' / 'sub'}: cannot write to this folder: ")

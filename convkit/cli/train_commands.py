@@ -1,18 +1,18 @@
 """``convkit train-cifar`` and ``convkit predict``.
 
-Options are parsed and checked here, the work is done by :mod:`convkit.training.cifar`,
-:mod:`convkit.training`; progress and notes go to stderr (a Rich
-progress bar only when stderr is a terminal), results and tables to stdout. The core, NumPy
-and TensorFlow are imported inside the commands, so registering them costs nothing.
+Each command prepares its inputs, makes one call to the core
+(:func:`convkit.training.session.train_cifar`, :meth:`convkit.training.predict.Classifier.classify`)
+and reports: progress and notes on stderr (a Rich progress bar only when stderr is a
+terminal), results and tables on stdout. The core, NumPy and TensorFlow are imported inside
+the commands, so registering them costs nothing.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +21,9 @@ from convkit.cli.options import DEFAULTS, FailFast, Images, Jobs, Json, MaxPixel
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit.training.trainer import EpochRecord, RunInfo, TrainResult
+    from convkit.engine.executor import BatchReport
+    from convkit.training.records import BatchProgress, EpochRecord, RunInfo
+    from convkit.training.results import TrainResult
 
 _DATA = "Data"
 _MODEL = "Model"
@@ -38,8 +40,8 @@ _MODELS_HELP = (
 
 
 class _ConsoleEvents:
-    """Renders the events of :class:`convkit.training.TrainingEvents` (same methods; not a
-    subclass, so that this module imports nothing heavy) on stderr.
+    """Renders the events of :class:`convkit.training.events.TrainingEvents` (same methods;
+    not a subclass, so that this module imports nothing at start-up) on stderr.
 
     One line per finished epoch always (unless --quiet); a transient Rich progress bar with
     live loss/accuracy and ETA for the epoch in progress when stderr is a terminal.
@@ -59,7 +61,7 @@ class _ConsoleEvents:
     # The core calls these.
     def note(self, message: str) -> None:
         if not self.quiet:
-            self._print(f"convkit: note: {message}")
+            self._print(f"convkit: note: {report.for_user(message)}")
 
     def on_start(self, run: RunInfo) -> None:
         if not self.quiet:
@@ -99,13 +101,13 @@ class _ConsoleEvents:
         if self.progress is not None:
             self.task = self.progress.add_task(self.label, total=None, metrics="", start=True)
 
-    def on_batch(self, epoch: int, step: int, steps: int, logs: dict[str, float]) -> None:
+    def on_batch(self, progress: BatchProgress) -> None:
         self._flush_pending()
         if self.progress is not None and self.task is not None:
-            metrics = (
-                f"loss {logs.get('loss', float('nan')):.4f}  acc {logs.get('accuracy', 0):.1%}"
+            metrics = f"loss {progress.loss:.4f}  acc {progress.accuracy:.1%}"
+            self.progress.update(
+                self.task, completed=progress.step, total=progress.steps, metrics=metrics
             )
-            self.progress.update(self.task, completed=step, total=steps, metrics=metrics)
 
     def on_validation(self, epoch: int) -> None:
         if self.progress is not None and self.task is not None:
@@ -134,11 +136,12 @@ class _ConsoleEvents:
         if not self.quiet:
             self._print(f"convkit: {message}")
 
-    # Ours.
-    def interrupted(self) -> None:
+    def on_interrupt(self) -> None:
         # Called from the SIGINT handler: printing there could re-enter a write that the
         # signal interrupted, so the note waits for the next event.
         self.pending = True
+
+    # Ours.
 
     def _flush_pending(self) -> None:
         if self.pending:
@@ -161,40 +164,6 @@ class _ConsoleEvents:
 
 
 # --------------------------------------------------------------------------- train-cifar
-
-
-def _default_out(dataset: str) -> Path:
-    return Path("out") / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _spec_text(spec: str) -> str:
-    """``--spec`` is the layers themselves, or a file holding them."""
-    from convkit.arithmetic.spec import parse_spec, parse_spec_file
-
-    path = Path(spec)
-    looks_like_file = "(" not in spec and (path.suffix or "/" in spec)
-    if path.is_file():
-        parse_spec_file(path)  # errors name the file
-        return path.read_text(encoding="utf-8")
-    if looks_like_file and not path.exists():
-        raise UsageError(f"--spec {spec}: no such spec file")
-    parse_spec(spec)
-    return spec
-
-
-def _check_stack(config, num_classes: int) -> None:
-    """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
-    32x32x3 images is refused in a fraction of a second."""
-    from convkit.arithmetic.shapes import analyze_stack
-    from convkit.errors import LayerError
-    from convkit.training.trainer import check_spec_input, config_layers
-
-    layers = config_layers(config, num_classes)
-    check_spec_input(layers)
-    try:
-        analyze_stack(layers, (32, 32, 3))
-    except LayerError as exc:
-        raise layers[exc.index].error(exc.message) from None
 
 
 def train_cifar(
@@ -362,56 +331,40 @@ def train_cifar(
 
     Example: convkit train-cifar --epochs 5 --limit 5000 --augment --out out/first-cnn
     """
-    from convkit.training import cifar
-    from convkit.training import trainer as training
+    from convkit.arithmetic.spec_source import read_spec
+    from convkit.training.config import TrainSettings
+    from convkit.training.session import train_cifar as run
 
-    overrides: dict[str, Any] = {
-        "dataset": dataset,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "model": model,
-        "spec": spec,
-        "augment": augment,
-        "learning_rate": lr,
-        "val_split": val_split,
-        "limit": limit,
-        "seed": seed,
-    }
-    if model is not None and spec is not None:
-        raise UsageError("give either --model or --spec, not both")
-    if dataset is not None:
-        overrides["dataset"] = cifar.dataset_info(dataset).key
-    if spec is not None:
-        overrides["spec"] = _spec_text(spec)
-    state = None
-    created = False
-    if resume is not None:
-        if out is not None and Path(out).resolve() != Path(resume).resolve():
-            raise UsageError("--resume DIR writes its results into DIR; leave out --out")
-        if overwrite:
-            raise UsageError("--overwrite cannot be used with --resume")
-        state = training.load_run(resume)
-        config = training.resume_config(state, overrides)
-        config.validate()
-        target = training.prepare_out(resume, resume=True)
-        if data_dir is None and state.get("source") and Path(state["source"]).exists():
-            data_dir = Path(state["source"])
-    else:
-        config = training.TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
-        config.validate()
-        info = cifar.dataset_info(config.dataset)
-        _check_stack(config, info.num_classes)
-        wanted = out if out is not None else _default_out(info.key)
-        created = not Path(wanted).exists()
-        target = training.prepare_out(wanted, overwrite=overwrite)
-
+    settings = TrainSettings(
+        dataset=dataset,
+        epochs=epochs,
+        batch_size=batch_size,
+        model=model,
+        spec=read_spec(spec, param="spec").text if spec is not None else None,
+        augment=augment,
+        learning_rate=lr,
+        val_split=val_split,
+        limit=limit,
+        seed=seed,
+    )
+    events = _ConsoleEvents(quiet=quiet)
     try:
-        result = _load_and_train(config, data_dir, download, target, state, quiet=quiet)
-    except BaseException:
-        if created and target.is_dir() and not any(target.iterdir()):
-            target.rmdir()  # no empty results folder is left by a run that never began
-        raise
+        result = run(
+            settings,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            data_dir=data_dir,
+            download=download,
+            events=events,
+            catch_sigint=True,
+        )
+    finally:
+        events.close()
+    _report_run(result, json_out=json_out, quiet=quiet)
 
+
+def _report_run(result: TrainResult, *, json_out: bool, quiet: bool) -> None:
     if json_out:
         print(json.dumps(result.metrics, indent=2))
     else:
@@ -429,34 +382,6 @@ def train_cifar(
         raise typer.Exit(130)
     if not quiet:
         report.note(f"results in {result.out}")
-
-
-def _load_and_train(config, data_dir, download, target, state, *, quiet) -> TrainResult:
-    from convkit.training import cifar
-    from convkit.training import trainer as training
-
-    data = cifar.load(
-        config.dataset,
-        data_dir,
-        allow_download=download,
-        on_note=None if quiet else report.note,
-    )
-    if not quiet:
-        for note in data.notes:
-            report.note(note)
-        report.note(
-            f"{data.info.title} from {data.source}: {len(data.x_train):,} training and "
-            f"{len(data.x_test):,} test images"
-        )
-    events = _ConsoleEvents(quiet=quiet)
-    stop = training.StopRequest()
-    try:
-        with training.sigint_stops(stop, on_first=events.interrupted):
-            return training.train(
-                config, data, target, events=events, stop=stop, resume_state=state
-            )
-    finally:
-        events.close()
 
 
 def _duration(seconds: float) -> str:
@@ -567,80 +492,51 @@ def predict(
 
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
-    import numpy as np
-
     from convkit.cli.common import batch_options, collect_inputs
-    from convkit.engine.executor import run_batch
-    from convkit.image.codec import read_image
-    from convkit.training import predict as core
+    from convkit.training.predict import open_classifier
 
     if model is None:
         raise UsageError("give a model (.keras file or results folder) and images (see --help)")
-    if top_k < 1:
-        raise UsageError(f"--top-k must be at least 1, got {top_k}")
     sources = collect_inputs(images, recursive, quiet)
-
-    model_path = core.resolve_model_path(model)
-    keras_model = core.load_model(model_path)
-    shape = core.inspect_model(keras_model, name=str(model_path))
-    names, note = core.class_names_for(model_path, shape.classes, labels)
-    if note and not quiet:
-        report.note(note)
-
-    def work(source) -> np.ndarray:
-        return core.prepare_image(read_image(source, max_pixels=max_pixels), shape)
-
-    results: list[dict | None] = [None] * len(sources)
-    failed = 0
-    stopped = False
-    chunk = 256
+    classifier = open_classifier(model, labels=labels, top_k=top_k, max_pixels=max_pixels)
+    if classifier.note and not quiet:
+        report.note(classifier.note)
     with report.progress(len(sources), "images") as tick:
-        for start in range(0, len(sources), chunk):
-            part = sources[start : start + chunk]
-            batch = run_batch(part, work, batch_options(jobs, fail_fast, tick))
-            failed += batch.failed
-            ready = [(i, a) for i, a in enumerate(batch.results) if a is not None]
-            if ready:
-                probs = core.predict_arrays(keras_model, np.stack([a for _, a in ready]))
-                for (i, _), row in zip(ready, probs, strict=True):
-                    results[start + i] = {
-                        "path": part[i].display,
-                        "predictions": core.top_k(row, names, top_k),
-                    }
-            if fail_fast and batch.failed:
-                stopped = True
-                break
+        result = classifier.classify(sources, batch_options(jobs, fail_fast, tick))
+    _report_predictions(result, json_out=json_out, quiet=quiet)
 
-    done = [r for r in results if r is not None]
+
+def _report_predictions(result: BatchReport, *, json_out: bool, quiet: bool) -> None:
+    done = [p.to_json() for p in result.results if p is not None]
     if json_out:
-        payload = done[0] if len(sources) == 1 and done else done
+        payload = done[0] if result.inputs == 1 and done else done
         print(json.dumps(payload, indent=2))
     elif done:
-        _print_predictions(done, top_k)
-    if len(sources) > 1 and not quiet:
-        parts = [f"{len(sources)} images", f"{len(done)} classified"]
-        if failed:
-            parts.append(f"{failed} failed")
-        if stopped:
+        _print_predictions(done, len(done[0]["predictions"]) > 1)
+    if result.inputs > 1 and not quiet:
+        parts = [f"{result.inputs} images", f"{len(done)} classified"]
+        if result.failed:
+            parts.append(f"{result.failed} failed")
+        if result.stopped_early:
             parts.append("stopped at the first failure (--fail-fast)")
         print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
-    if failed:
+    if result.failed:
         raise typer.Exit(1)
 
 
-def _print_predictions(rows: list[dict], top_k: int) -> None:
+def _print_predictions(rows: list[dict], runners_up: bool) -> None:
     from rich.table import Table
 
     table = Table(title="Predictions", title_justify="left")
     table.add_column("image", overflow="fold")
     table.add_column("class")
     table.add_column("probability", justify="right")
-    if top_k > 1:
+    if runners_up:
         table.add_column("next likeliest")
     for row in rows:
         first, *rest = row["predictions"]
         cells = [row["path"], first["class"], f"{first['probability']:.1%}"]
-        if top_k > 1:
+        if runners_up:
             cells.append(", ".join(f"{p['class']} {p['probability']:.1%}" for p in rest))
         table.add_row(*cells)
     report.print_table(table)

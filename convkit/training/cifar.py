@@ -2,7 +2,7 @@
 
 Where the data comes from (:func:`locate`), in this order:
 
-1. ``data_dir`` (``--data-dir``): the extracted ``cifar-10-batches-py`` folder, a folder that
+1. ``data_dir``: the extracted ``cifar-10-batches-py`` folder, a folder that
    holds it (or the archive), or the ``cifar-10-python.tar.gz`` archive itself, which is read
    in place (members are decompressed in memory, nothing is extracted to disk);
 2. the ``CONVKIT_DATA`` environment variable, with the same rules;
@@ -24,26 +24,32 @@ result is then validated: a dict with ``data`` as a ``(N, 3072)`` uint8 array, `
 in range, all six batches present.
 
 Images stay ``uint8`` in ``(N, 32, 32, 3)`` (RGB, channels-last) until a batch is fed to a
-model: a float64 copy of the training set would cost 1.2 GB.
+model: a float64 copy of the training set would cost 1.2 GB. :func:`load` gives them as
+:class:`~convkit.training.data.TrainingData`, what training takes.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import socket
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convkit.errors import DataError, ForbiddenGlobal
+from convkit.errors import DataError, ForbiddenGlobal, UsageError
+from convkit.training.data import TrainingData
+from convkit.training.labels import CIFAR10_NAMES
 
-_ROW = 32 * 32 * 3  # one image: 32x32 pixels, 3 channels, as one row of a batch
+IMAGE_SHAPE = (32, 32, 3)
+"""Every CIFAR image: 32x32 pixels, RGB."""
+_ROW = math.prod(IMAGE_SHAPE)  # one image as one row of a batch
 _MAX_MEMBER_BYTES = 400 * 1024 * 1024  # the largest real file, CIFAR-100 train, is 155 MB
 _DOWNLOAD_TIMEOUT_S = 20.0
 
@@ -76,19 +82,6 @@ class DatasetInfo:
             f"a folder that holds it, or {self.archive}"
         )
 
-
-CIFAR10_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 
 DATASETS: dict[str, DatasetInfo] = {
     "cifar10": DatasetInfo(
@@ -129,8 +122,6 @@ DATASETS: dict[str, DatasetInfo] = {
 def dataset_info(name: str) -> DatasetInfo:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in DATASETS:
-        from convkit.errors import UsageError
-
         raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
     return DATASETS[key]
 
@@ -264,7 +255,9 @@ def parse_batch(
             path=name,
         )
     # Rows are 1024 red, 1024 green, 1024 blue values: (N, 3, 32, 32) -> (N, 32, 32, 3).
-    pictures = np.ascontiguousarray(images.reshape(n, 3, 32, 32).transpose(0, 2, 3, 1))
+    height, width, channels = IMAGE_SHAPE
+    planes = images.reshape(n, channels, height, width)
+    pictures = np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
     return pictures, labels.astype(np.uint8 if num_classes <= 256 else np.int32)
 
 
@@ -291,24 +284,6 @@ def parse_meta(data: bytes, *, name: str, info: DatasetInfo) -> list[str]:
 # --------------------------------------------------------------------------- the data set
 
 
-@dataclass
-class CifarData:
-    """A loaded data set: uint8 images ``(N, 32, 32, 3)`` in RGB order and integer labels."""
-
-    info: DatasetInfo
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: list[str]
-    source: str
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def num_classes(self) -> int:
-        return self.info.num_classes
-
-
 @dataclass(frozen=True)
 class Location:
     """Where the data is: a folder holding the batch files, or an archive read in place."""
@@ -328,7 +303,7 @@ def _looks_like_archive(path: Path) -> bool:
 
 
 def _resolve(path: Path, info: DatasetInfo, *, what: str) -> Location:
-    """``path`` as the user gave it (``--data-dir`` or ``CONVKIT_DATA``) to a location."""
+    """``path`` as the user gave it (``data_dir`` or ``CONVKIT_DATA``) to a location."""
     shown = f"{what} {str(path)!r}" if what else repr(str(path))
     if not path.exists():
         raise DataError(f"{shown}: no such file or directory")
@@ -381,7 +356,7 @@ def locate(
     """The data's location by the rules of the module docs, or None when nothing is found."""
     env = os.environ if env is None else env
     if data_dir is not None:
-        return _resolve(Path(data_dir).expanduser(), info, what="--data-dir")
+        return _resolve(Path(data_dir).expanduser(), info, what="`data_dir`")
     if env.get("CONVKIT_DATA"):
         return _resolve(Path(env["CONVKIT_DATA"]).expanduser(), info, what="CONVKIT_DATA")
     for cache in keras_cache_dirs():
@@ -397,7 +372,7 @@ def missing_data_message(info: DatasetInfo, reason: str | None = None) -> str:
     why = f" ({reason})" if reason else ""
     return (
         f"{info.title} not found{why}: download {info.url} and pass it with "
-        f"--data-dir (the .tar.gz as it is, or the extracted {info.folder} folder), "
+        f"`data_dir` (the .tar.gz as it is, or the extracted {info.folder} folder), "
         f"or put it in {cache} or set CONVKIT_DATA"
     )
 
@@ -508,7 +483,7 @@ def _read_tar(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
     return out
 
 
-def read_location(loc: Location, info: DatasetInfo) -> CifarData:
+def read_location(loc: Location, info: DatasetInfo) -> TrainingData:
     """Read and validate every batch of the data set at ``loc``."""
     files = _read_dir(loc, info) if loc.kind == "dir" else _read_tar(loc, info)
 
@@ -539,7 +514,9 @@ def read_location(loc: Location, info: DatasetInfo) -> CifarData:
         notes.append(f"{shown(info.meta_file)} is missing; using the standard class names")
     x_train, y_train = parse_all(info.train_files)
     x_test, y_test = parse_all(info.test_files)
-    return CifarData(info, x_train, y_train, x_test, y_test, names, str(loc.path), notes)
+    return TrainingData(
+        x_train, y_train, x_test, y_test, names, str(loc.path), info.key, info.title, notes
+    )
 
 
 def load(
@@ -550,7 +527,7 @@ def load(
     download_url: str | None = None,
     download_timeout: float = _DOWNLOAD_TIMEOUT_S,
     on_note: Callable[[str], None] | None = None,
-) -> CifarData:
+) -> TrainingData:
     """Find, read and validate a data set (see the module docs for where it looks)."""
     info = dataset_info(dataset)
     loc = locate(info, data_dir)

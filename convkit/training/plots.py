@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from convkit.training.trainer import EpochRecord
+    from convkit.training.records import EpochRecord
 
 _GREEN = "#1a7f37"
 _RED = "#cf222e"

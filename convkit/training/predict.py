@@ -10,21 +10,32 @@
   kept, as CIFAR's pictures were made), float32. Pixel values stay 0..255 when the model
   starts with a ``Rescaling`` layer (every ``train-cifar`` model does); other models get
   0..1, the usual Keras convention.
-* Class names come from ``--labels``, else ``labels.txt`` (or ``metrics.json``) beside the
-  model, else CIFAR-10's names for a 10-class model, else ``class N``.
+* Class names come from ``labels``, else ``labels.txt`` (or ``metrics.json``) beside the
+  model, else CIFAR-10's names for a 10-class model, else ``class N``
+  (:func:`convkit.training.labels.class_names_for`).
+* Many images: :func:`open_classifier` once, then :meth:`Classifier.classify` reads them in
+  parallel on the executor (:mod:`convkit.engine.executor`) and puts them through the model
+  in batches; one result per image, in input order, and a failed image never stops the
+  others.
 """
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.errors import ModelError
+from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.engine.executor import BatchOptions, BatchReport
+from convkit.errors import ModelError, UsageError
+from convkit.training.labels import class_names_for
+
+if TYPE_CHECKING:
+    from convkit.image.sources import Source
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -114,58 +125,6 @@ def inspect_model(model, *, name: str = "model") -> ModelShape:
     return ModelShape(int(shape[0]), int(shape[1]), int(shape[2]), int(out[0]), scale)
 
 
-def class_names_for(
-    model_path: Path, classes: int, labels_file: str | Path | None = None
-) -> tuple[list[str], str | None]:
-    """``(names, note)``: where the names came from is worth a note when it is a guess."""
-    if labels_file is not None:
-        names = _read_labels(Path(labels_file))
-        if len(names) != classes:
-            raise ModelError(
-                f"{len(names)} class names for a model with {classes} outputs",
-                path=str(labels_file),
-            )
-        return names, None
-    folder = Path(model_path).parent
-    beside = folder / "labels.txt"
-    if beside.is_file():
-        names = _read_labels(beside)
-        if len(names) == classes:
-            return names, None
-    metrics = folder / "metrics.json"
-    if metrics.is_file():
-        try:
-            names = json.loads(metrics.read_text(encoding="utf-8")).get("class_names")
-        except (OSError, ValueError, AttributeError):
-            names = None
-        if isinstance(names, list) and len(names) == classes:
-            return [str(n) for n in names], None
-    if classes == 10:
-        from convkit.training.cifar import CIFAR10_NAMES
-
-        return list(CIFAR10_NAMES), "no labels.txt beside the model: assuming CIFAR-10's classes"
-    return [
-        f"class {i}" for i in range(classes)
-    ], "no labels.txt beside the model: classes by number"
-
-
-def _read_labels(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read the labels: {exc.strerror or exc}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ModelError("the labels file is not UTF-8 text", path=str(path)) from None
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            names = json.loads(stripped)
-        except ValueError as exc:
-            raise ModelError(f"bad JSON list of labels ({exc})", path=str(path)) from None
-        return [str(n) for n in names]
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def prepare_image(image: np.ndarray, shape: ModelShape) -> np.ndarray:
     """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit) to the
     float32 ``(H, W, C)`` array the model takes."""
@@ -219,3 +178,76 @@ def predict_arrays(model, batch: np.ndarray) -> np.ndarray:
         return np.zeros((0, 0))
     scores = model.predict(batch, batch_size=min(len(batch), 64), verbose=0)
     return as_probabilities(scores)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The likeliest classes of one image (``predictions`` as :func:`top_k` gives them)."""
+
+    path: str
+    predictions: list[dict]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "predictions": self.predictions}
+
+
+@dataclass
+class Classifier:
+    """A loaded model with what it takes, its class names, and how to answer."""
+
+    model: Any
+    path: Path
+    shape: ModelShape
+    class_names: list[str]
+    note: str | None  # where the class names came from, when that is a guess
+    top_k: int = 3
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def prepare(self, source: Source) -> np.ndarray:
+        """Read one image and prepare it for the model."""
+        from convkit.image.codec import read_image
+
+        return prepare_image(read_image(source, max_pixels=self.max_pixels), self.shape)
+
+    def classify(
+        self, sources: Sequence[Source], options: BatchOptions | None = None, *, batch: int = 256
+    ) -> BatchReport[Prediction]:
+        """The :class:`Prediction` of every source, in input order (``None`` where one
+        failed), on the executor: images are read on ``options.jobs`` threads and go
+        through the model ``batch`` at a time."""
+        ready: list[tuple[int, np.ndarray]] = []
+        with (options or BatchOptions()).executor(len(sources)) as executor:
+            read = executor.map(lambda i: self.prepare(sources[i]), range(len(sources)))
+            for index, pixels in read:
+                ready.append((index, pixels))
+                if len(ready) >= batch:
+                    self._answer(executor, sources, ready)
+                    ready = []
+            self._answer(executor, sources, ready)
+        return executor.report
+
+    def _answer(self, executor, sources: Sequence[Source], ready) -> None:
+        if not ready:
+            return
+        probs = predict_arrays(self.model, np.stack([pixels for _, pixels in ready]))
+        for (index, _), row in zip(ready, probs, strict=True):
+            best = top_k(row, self.class_names, self.top_k)
+            executor.succeed(index, Prediction(sources[index].display, best))
+
+
+def open_classifier(
+    model: str | Path,
+    *,
+    labels: str | Path | None = None,
+    top_k: int = 3,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Classifier:
+    """Load ``model`` (a ``.keras`` file or a results folder) in safe mode, check it is an
+    image classifier, and find its class names (``labels``: a file of them)."""
+    if top_k < 1:
+        raise UsageError(f"`top_k` must be at least 1, got {top_k}")
+    path = resolve_model_path(model)
+    keras_model = load_model(path)
+    shape = inspect_model(keras_model, name=str(path))
+    names, note = class_names_for(path, shape.classes, labels)
+    return Classifier(keras_model, path, shape, names, note, top_k, max_pixels)

@@ -1,0 +1,113 @@
+"""What training takes: any uint8 images ``(N, H, W, C)`` with integer labels and class
+names (:class:`TrainingData`), and the seeded split of its training images into the images
+trained on and those held out for validation (:func:`split_data`).
+
+The CIFAR reader (:mod:`convkit.training.cifar`) is one source of it; nothing here knows
+about CIFAR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convkit.errors import DataError, UsageError
+from convkit.training.models import shape_text
+
+
+@dataclass
+class TrainingData:
+    """Training and test images, uint8 ``(N, H, W, C)`` (RGB order for colour), with
+    integer labels ``0 .. len(class_names) - 1``.
+
+    ``name`` is a short name (``cifar10``: ``metrics.json``'s ``dataset``), ``title`` the
+    one people read (``CIFAR-10``), ``source`` where the data came from, and ``notes`` what
+    its reader wants said. Checked when made: a :class:`DataError` names what is wrong.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+    source: str = "arrays"
+    name: str = "images"
+    title: str = "images"
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.class_names = [str(n) for n in self.class_names]
+        if len(self.class_names) < 2:
+            raise DataError(f"`class_names` must name at least 2 classes, got {self.class_names}")
+        for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
+            self._check(images, labels)
+        if self.x_test.shape[1:] != self.x_train.shape[1:]:
+            raise DataError(
+                f"`x_test` images are {shape_text(self.x_test.shape[1:])}, the training images "
+                f"{shape_text(self.x_train.shape[1:])}"
+            )
+
+    def _check(self, images_name: str, labels_name: str) -> None:
+        images, labels = getattr(self, images_name), getattr(self, labels_name)
+        if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+            got = f"{images.shape} {images.dtype}" if isinstance(images, np.ndarray) else images
+            raise DataError(
+                f"`{images_name}` must be a uint8 array (images, height, width, channels), "
+                f"got {got}"
+            )
+        if len(images) == 0:
+            raise DataError(f"`{images_name}` holds no images")
+        if (
+            not isinstance(labels, np.ndarray)
+            or labels.shape != (len(images),)
+            or not np.issubdtype(labels.dtype, np.integer)
+        ):
+            got = f"{labels.shape} {labels.dtype}" if isinstance(labels, np.ndarray) else labels
+            raise DataError(
+                f"`{labels_name}` must be {len(images)} integer labels, one per image, got {got}"
+            )
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= self.num_classes:
+            raise DataError(
+                f"`{labels_name}` holds labels {low}..{high}, but there are "
+                f"{self.num_classes} class names (labels 0..{self.num_classes - 1})"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(height, width, channels)`` of every image."""
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+
+@dataclass
+class DataSplit:
+    """The images trained on and those held out for validation."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def split_indices(n: int, *, val_split: float, limit: int | None, seed: int):
+    """Seeded ``(train, val)`` index arrays over ``n`` training images (after ``limit``)."""
+    order = np.random.default_rng(seed).permutation(n)
+    if limit is not None:
+        order = order[: min(limit, n)]
+    total = len(order)
+    n_val = min(max(1, round(total * val_split)), total - 1)
+    if total < 2 or n_val < 1:
+        raise UsageError(f"need at least 2 training images to split off a validation set, got {n}")
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def split_data(data: TrainingData, *, val_split: float, limit: int | None, seed: int) -> DataSplit:
+    """The seeded split of ``data``'s training images (the first ``limit`` of a seeded
+    order, when given)."""
+    train, val = split_indices(len(data.x_train), val_split=val_split, limit=limit, seed=seed)
+    return DataSplit(data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val])

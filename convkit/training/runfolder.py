@@ -1,0 +1,241 @@
+"""The results folder of a run: what it holds, making it ready, and the run's state in
+``run.json`` that lets an interrupted or finished run be continued (resumed).
+
+While a run is unfinished the folder holds ``checkpoint.keras``, the last completed epoch
+with its optimizer state; when the run ends that checkpoint becomes ``model.keras``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convkit.errors import ConvkitError, ImageWriteError, UsageError
+from convkit.training.config import TrainConfig, TrainSettings, model_name
+from convkit.training.records import EpochRecord
+
+RESULT_FILES = {
+    "model.keras": "the trained model (Keras 3 format; `convkit predict` reads it)",
+    "labels.txt": "the class names, one per line, in output order",
+    "history.csv": "loss and accuracy per epoch, train and validation",
+    "history.json": "the same, as JSON",
+    "metrics.json": "test accuracy and loss, per-class accuracy, confusion matrix, timings",
+    "curves.png": "loss and accuracy per epoch, train vs validation",
+    "confusion.png": "the confusion matrix of the test set",
+    "predictions.png": "test images with predicted and true labels",
+    "run.json": "settings and progress, for --resume",
+    "checkpoint.keras": "the last completed epoch with optimizer state, while a run is "
+    "unfinished (for --resume)",
+}
+RUN_FILE = "run.json"
+CHECKPOINT = "checkpoint.keras"
+MODEL = "model.keras"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, atomically."""
+    from convkit.files import write_atomic
+
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def save_model(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename."""
+    from convkit.files import atomic_path
+
+    with atomic_path(Path(path), suffix=".keras") as tmp, warnings.catch_warnings():
+        # Keras's saving trips NumPy 2's __array__(copy=...) deprecation: not ours to show.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(tmp, overwrite=True)
+
+
+def now_stamp() -> str:
+    """The local time, as ``run.json`` records when a run started."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def default_out(dataset: str) -> Path:
+    """``out/DATASET-DATE-TIME``: where a run writes when no folder is given."""
+    return Path("out") / f"{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_out(out: Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """Create ``out`` and check it can be written, before any time is spent training.
+
+    A folder that already holds a run is refused unless ``overwrite`` (its result files are
+    removed) or ``resume``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError("`out` exists and is not a folder", path=str(out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".convkit-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        from convkit.files import os_error_reason
+
+        raise ImageWriteError(
+            f"cannot write to this folder: {os_error_reason(exc)}", path=str(out)
+        ) from None
+    if resume:
+        return out
+    existing = [name for name in RESULT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise UsageError(
+            f"{out} already holds a training run ({', '.join(existing[:3])}): continue it with "
+            f"`resume` {out}, choose another `out`, or pass `overwrite`"
+        )
+    for name in existing:
+        with contextlib.suppress(OSError):
+            (out / name).unlink()
+    return out
+
+
+@dataclass
+class RunState:
+    """What ``run.json`` holds: the settings, the seed, the data, and how far training got."""
+
+    config: TrainConfig
+    seed: int
+    source: str | None
+    dataset: str | None
+    class_names: list[str] | None  # None in a state that did not record them
+    added_layers: list[str] = field(default_factory=list)
+    epochs_completed: int = 0
+    checkpoint: str | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+    started: str = field(default_factory=now_stamp)
+    interrupted_epoch: EpochRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "convkit_run": 1,
+            "config": self.config.to_json(),
+            "seed": self.seed,
+            "source": self.source,
+            "dataset": self.dataset,
+            "class_names": self.class_names,
+            "added_layers": self.added_layers,
+            "epochs_completed": self.epochs_completed,
+            "checkpoint": self.checkpoint,
+            "history": [r.to_json() for r in self.history],
+            "started": self.started,
+        }
+        if self.interrupted_epoch is not None:
+            out["interrupted_epoch"] = self.interrupted_epoch.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunState:
+        names = data.get("class_names")
+        interrupted = data.get("interrupted_epoch")
+        return cls(
+            config=TrainConfig.from_json(data["config"]),
+            seed=int(data["seed"]),
+            source=data.get("source"),
+            dataset=data.get("dataset"),
+            class_names=None if names is None else [str(n) for n in names],
+            added_layers=[str(a) for a in data.get("added_layers", [])],
+            epochs_completed=int(data["epochs_completed"]),
+            checkpoint=data.get("checkpoint"),
+            history=[EpochRecord.from_json(r) for r in data.get("history", [])],
+            started=str(data.get("started") or now_stamp()),
+            interrupted_epoch=None if interrupted is None else EpochRecord.from_json(interrupted),
+        )
+
+
+def load_run(resume: Path) -> RunState:
+    """The state of the run in the folder ``resume``."""
+    folder = Path(resume)
+    path = folder / RUN_FILE
+    if not folder.is_dir():
+        raise UsageError(f"`resume` {resume}: no such folder")
+    if not path.is_file():
+        raise UsageError(f"`resume` {resume}: no {RUN_FILE} there, so not a train-cifar run folder")
+    try:
+        return RunState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConvkitError(f"unreadable run state ({exc})", path=str(path)) from None
+
+
+def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
+    """The settings of the run of ``state``, continued with ``settings``.
+
+    Only ``epochs`` (the new total) may change: any other setting given with a different
+    value is an error, since a resumed run continues the same training, it does not start a
+    different one.
+    """
+    config = TrainConfig.from_json(state.config.to_json())
+    done = state.epochs_completed
+    for key, value in settings.given().items():
+        if key == "epochs":
+            continue
+        before = getattr(config, key)
+        if key == "model" and config.spec is None:
+            value = model_name(value)
+        if value != before:
+            raise UsageError(
+                f"`resume` continues the run with its own settings: `{key}` {value} differs "
+                f"from the {before} it was started with (drop the option, or start a new run "
+                "with `out`)"
+            )
+    if settings.epochs is not None:
+        config.epochs = int(settings.epochs)
+    if config.epochs <= done:
+        raise UsageError(
+            f"the run has already trained {done} epoch{'s' if done != 1 else ''}"
+            f"{'' if config.epochs == done else f', more than `epochs` {config.epochs}'}; "
+            f"pass `epochs` N with N > {done} to train more"
+        )
+    config.validate()
+    return config
+
+
+class RunFolder:
+    """The folder of a run and its state, kept on disk as training goes."""
+
+    def __init__(self, out: Path, state: RunState) -> None:
+        self.out = Path(out)
+        self.state = state
+
+    def save_state(self) -> None:
+        write_json(self.out / RUN_FILE, self.state.to_json())
+
+    def epoch_completed(self, model, done: int, history: Sequence[EpochRecord]) -> None:
+        """Epoch ``done`` (1-based) is complete: checkpoint the model, record the progress."""
+        save_model(model, self.out / CHECKPOINT)
+        self.state.epochs_completed = done
+        self.state.checkpoint = CHECKPOINT
+        self.state.history = list(history)
+        self.state.interrupted_epoch = None
+        self.save_state()
+
+    def place_model(self, model, partial: EpochRecord | None) -> None:
+        """Put the final ``model.keras`` in place.
+
+        After an interrupted epoch (``partial``), the model as it is goes to ``model.keras``
+        and the last completed epoch stays the checkpoint to resume from; otherwise the last
+        checkpoint is the final model and is moved into place.
+        """
+        out, state = self.out, self.state
+        if partial is not None:
+            if state.checkpoint == MODEL:
+                # model.keras is this run's resume point: keep it as the checkpoint.
+                os.replace(out / MODEL, out / CHECKPOINT)
+                state.checkpoint = CHECKPOINT
+            save_model(model, out / MODEL)
+        elif (out / CHECKPOINT).exists():
+            os.replace(out / CHECKPOINT, out / MODEL)
+            state.checkpoint = MODEL
+        else:
+            save_model(model, out / MODEL)
