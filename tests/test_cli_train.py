@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -218,36 +217,23 @@ def test_bad_data(tmp_path, cli_error, damage, isolated_env):
     assert not marker.exists()
 
 
-def test_checks_import_no_tensorflow(tmp_path):
-    """--help and every refusal of options come back without loading TensorFlow."""
-    code = f"""
-        import sys
-        from convkit.cli import main
+def test_checks_import_no_tensorflow(tmp_path, cli_env):
+    """--help and every refusal of options come back without loading TensorFlow or OpenCV."""
+    from test_imports import imports_after
 
-        def run(argv, expected):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                assert exc.code == expected, (argv, exc.code)
-
-        run(["train-cifar", "--help"], 0)
-        run(["predict", "--help"], 0)
-        run(["train-cifar", "--epochs", "0"], 2)
-        run(["train-cifar", "--spec", "conv2d(8, 40)", "--out", {str(tmp_path / "o")!r}], 2)
-        run(["predict"], 2)
-        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "cv2"))
-        assert not heavy, heavy[:5]
-        print("OK")
-        """
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=_clean_env(),
-        timeout=120,
-    )
-    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
+    (tmp_path / "file").write_text("x")
+    calls = [
+        (["train-cifar", "--help"], (0,)),
+        (["predict", "--help"], (0,)),
+        (["train-cifar", "--epochs", "0"], (2,)),
+        (["train-cifar", "--spec", "conv2d(8, 40)", "--out", tmp_path / "o"], (2,)),
+        (["train-cifar", "--out", tmp_path / "file"], (2,)),
+        (["train-cifar", "--resume", tmp_path / "nowhere"], (2,)),
+        (["predict"], (2,)),
+        (["predict", "m.keras", "x.png", "-k", "0"], (2,)),
+    ]
+    loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
+    assert not loaded & {"tensorflow", "keras", "tf_keras", "cv2"}, loaded
 
 
 def test_ctrl_c_stops_cleanly_writes_everything_and_resume_continues(data_dir, tmp_path):
@@ -466,6 +452,14 @@ def test_prepare_image_matches_training():
     np.testing.assert_allclose(prepare_image(gray, shape), 100, atol=1e-3)  # 16-bit, gray
     checker = (np.indices((64, 64)).sum(0) % 2 * 255).astype(np.uint8)
     np.testing.assert_allclose(prepare_image(checker, shape), 127.5)  # area: averages 2x2
+    wide = bgr.astype(np.uint16) * 257  # the same picture, 16-bit
+    np.testing.assert_allclose(prepare_image(wide, shape), out, atol=1e-4)
     small = ModelShape(8, 8, 1, 10, 1 / 255)
     assert prepare_image(bgr, small).shape == (8, 8, 1)
     assert prepare_image(bgr, small).max() <= 1.0
+    import cv2  # the gray conversion and area resize, by OpenCV itself
+
+    photo = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    gray = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    expected = cv2.resize(gray, (8, 8), interpolation=cv2.INTER_AREA) / 255
+    np.testing.assert_allclose(prepare_image(photo, small)[:, :, 0], expected, rtol=1e-6)

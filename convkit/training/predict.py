@@ -5,9 +5,10 @@
 * It must be an image classifier: one input ``(H, W, C)`` with C = 1 or 3, one output of
   ``K`` class scores.
 * Each image is prepared the way training saw CIFAR: 8-bit RGB (16-bit is scaled down, alpha
-  dropped, gray repeated to three channels, or colour turned to gray for a 1-channel model),
-  resized to the model's input with area interpolation (the whole image, aspect ratio not
-  kept, as CIFAR's pictures were made), float32. Pixel values stay 0..255 when the model
+  dropped, gray repeated to three channels, or colour turned to gray with OpenCV's weights
+  for a 1-channel model: :func:`convkit.nn.inputs.model_input`), resized to the model's
+  input with area interpolation (the whole image, aspect ratio not kept, as CIFAR's
+  pictures were made), float32. Pixel values stay 0..255 when the model
   starts with a ``Rescaling`` layer (every ``train-cifar`` model does); other models get
   0..1, the usual Keras convention.
 * Class names come from ``labels``, else ``labels.txt`` (or ``metrics.json``) beside the
@@ -126,28 +127,19 @@ def inspect_model(model, *, name: str = "model") -> ModelShape:
 
 
 def prepare_image(image: np.ndarray, shape: ModelShape) -> np.ndarray:
-    """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit) to the
-    float32 ``(H, W, C)`` array the model takes."""
+    """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit)
+    to the float32 ``(H, W, C)`` array the model takes: the model's input
+    (:func:`convkit.nn.inputs.model_input`) in 8-bit units, resized with area interpolation,
+    times the model's scale."""
     from convkit.heavy import import_cv2
+    from convkit.nn.inputs import eight_bit_scale, model_input
 
-    cv2 = import_cv2()
-    pixels = image.astype(np.float32)
-    if image.dtype == np.uint16:
-        pixels *= 255.0 / 65535.0
-    if pixels.ndim == 3 and pixels.shape[2] == 4:
-        pixels = pixels[:, :, :3]  # alpha is dropped, not composited
-    if shape.channels == 3:
-        if pixels.ndim == 2:
-            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        else:
-            pixels = pixels[:, :, ::-1]  # OpenCV's BGR to the RGB of training
-    elif pixels.ndim == 3:
-        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_BGR2GRAY)
-    pixels = np.ascontiguousarray(pixels)
+    pixels = model_input(image, shape.channels)
+    pixels *= eight_bit_scale(image.dtype)
     if pixels.shape[:2] != (shape.height, shape.width):
+        cv2 = import_cv2()
         pixels = cv2.resize(pixels, (shape.width, shape.height), interpolation=cv2.INTER_AREA)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
+        pixels = pixels.reshape(shape.height, shape.width, shape.channels)
     return (pixels * shape.scale).astype(np.float32)
 
 
