@@ -314,7 +314,7 @@ def test_huge_header_refused_before_decoding(monkeypatch, images, kind):
     assert message.startswith(f"bomb.{kind}: ")
     assert "too large" in message
     assert f"{width}x{height}" in message
-    assert "--max-pixels" in message
+    assert message.endswith("(raise it with `max_pixels`)")
     assert isinstance(info.value, ImageReadError)  # an input failure: exit 1
     assert info.value.exit_code == 1
 
@@ -322,13 +322,13 @@ def test_huge_header_refused_before_decoding(monkeypatch, images, kind):
 def test_pixel_limit_is_inclusive(images):
     data = images.encode(images.random((10, 12)), ".png")
     assert decode_image(data, max_pixels=120).shape == (10, 12)
-    with pytest.raises(ImageTooLargeError):
+    with pytest.raises(ImageTooLargeError, match="120 pixels, over the limit of 119"):
         decode_image(data, max_pixels=119)
 
 
 def test_default_limit_is_256_megapixels(images):
     assert DEFAULT_MAX_PIXELS == 256_000_000
-    with pytest.raises(ImageTooLargeError):
+    with pytest.raises(ImageTooLargeError, match="over the limit of 256,000,000"):
         decode_image(png_claiming(16_001, 16_000, images))
 
 
@@ -469,9 +469,9 @@ def test_collect_sources_dirs_globs_and_notes(tmp_path, images):
 
 
 def test_collect_sources_usage_errors():
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="^no input images given$"):
         collect_sources([])
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"^'-' \(stdin\) can be given only once$"):
         collect_sources(["-", "-"])
 
 
@@ -602,11 +602,14 @@ def test_encode_16bit_round_trip(images, fmt, suffix):
 def test_encode_16bit_into_8bit_format_is_an_error(images, fmt):
     with pytest.raises(ImageWriteError) as info:
         encode_image(images.random((6, 7), np.uint16), fmt, name="out")
-    assert "16" in str(info.value) or "uint16" in str(info.value)
+    assert str(info.value) == (
+        f"out: {fmt.upper()} cannot hold uint16 pixels "
+        "(write 16-bit results as PNG, TIFF or PGM/PPM)"
+    )
 
 
 def test_encode_unknown_format():
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"^unknown output format 'xcf' \(known: png, jpg,"):
         encode_image(np.zeros((2, 2), np.uint8), "xcf")
 
 
@@ -652,21 +655,25 @@ def test_plan_out_dir_names(tmp_path, two_inputs):
 
 
 def test_plan_needs_a_destination(two_inputs):
-    with pytest.raises(UsageError, match="-o"):
+    with pytest.raises(UsageError, match=r"^say where results go: `output` FILE \(one input\)"):
         OutputPlan().validate(two_inputs[:1], ["gray"])
 
 
 def test_plan_not_both(tmp_path, two_inputs):
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match=r"^give either `output` or `out_dir`, not both$"):
         OutputPlan(output=str(tmp_path / "x.png"), out_dir=tmp_path).validate(
             two_inputs[:1], ["gray"]
         )
 
 
 def test_plan_output_takes_one_input_and_one_result(tmp_path, two_inputs):
-    with pytest.raises(UsageError, match="--out-dir"):
+    with pytest.raises(UsageError, match=r"^`output` takes one input, got 2; use `out_dir` DIR$"):
         OutputPlan(output=str(tmp_path / "x.png")).validate(two_inputs, ["gray"])
-    with pytest.raises(UsageError, match="--out-dir"):
+    with pytest.raises(
+        UsageError,
+        match=r"^`output` takes one result, this run makes 2 per image \(a, b\); "
+        r"use `out_dir` DIR$",
+    ):
         OutputPlan(output=str(tmp_path / "x.png")).validate(two_inputs[:1], ["a", "b"])
 
 
@@ -698,7 +705,9 @@ def test_plan_stdout(two_inputs):
 def test_plan_refuses_binary_to_a_terminal(two_inputs):
     with pytest.raises(UsageError) as info:
         OutputPlan(output="-", stdout_is_tty=True).validate(two_inputs[:1], ["gray"])
-    assert "terminal" in str(info.value)
+    assert str(info.value) == (
+        "refusing to write binary image data to a terminal; redirect stdout or use `output` FILE"
+    )
     assert info.value.exit_code == 2
 
 
@@ -706,20 +715,23 @@ def test_plan_refuses_overwriting_an_input(tmp_path, two_inputs, monkeypatch):
     a = two_inputs[0]
     with pytest.raises(UsageError) as info:
         OutputPlan(output=str(a.path)).validate([a], ["gray"])
-    assert "overwrite" in str(info.value) and "--in-place" in str(info.value)
+    assert str(info.value) == (
+        f"{a.display}: the result would overwrite its input "
+        "(choose another output, or pass `in_place`)"
+    )
     # another spelling of the same path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="the result would overwrite its input"):
         OutputPlan(output="./sub/../a.png").validate([a], ["gray"])
     # a hard link and a symlink to the input
     os.link(a.path, tmp_path / "hard.png")
     os.symlink(a.path, tmp_path / "soft.png")
     for other in ("hard.png", "soft.png"):
-        with pytest.raises(UsageError):
+        with pytest.raises(UsageError, match="the result would overwrite its input"):
             OutputPlan(output=str(tmp_path / other)).validate([a], ["gray"])
     # --out-dir whose template lands on the input
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="the result would overwrite its input"):
         OutputPlan(out_dir=tmp_path, template="{stem}.{ext}").validate(two_inputs, ["gray"])
     # allowed with in_place
     targets = OutputPlan(output=str(a.path), in_place=True).validate([a], ["gray"])
@@ -736,9 +748,10 @@ def test_plan_refuses_two_results_on_one_path(tmp_path, images):
     ).sources
     with pytest.raises(UsageError) as info:
         OutputPlan(out_dir=tmp_path / "out").validate(sources, ["gray"])
-    assert "two results" in str(info.value)
+    assert str(info.value).startswith(f"two results would be written to {tmp_path / 'out'}/")
+    assert str(info.value).endswith("make `template` include {index}, or use separate runs")
     # one input, two results, a template without {what}
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="^two results would be written to .*out.png"):
         OutputPlan(out_dir=tmp_path / "out", template="out.{ext}").validate(sources[:1], ["a", "b"])
     # {index} separates them
     targets = OutputPlan(out_dir=tmp_path / "out", template="{stem}_{index}.png").validate(
@@ -749,7 +762,10 @@ def test_plan_refuses_two_results_on_one_path(tmp_path, images):
 
 @pytest.mark.parametrize("template", ["{nope}.png", "{stem", "{0}.png", "sub/{stem}.png", "..", ""])
 def test_plan_bad_templates(tmp_path, two_inputs, template):
-    with pytest.raises(UsageError):
+    with pytest.raises(
+        UsageError,
+        match=r"^`template` .*(is not a valid name template|gives a bad file name)",
+    ):
         OutputPlan(out_dir=tmp_path / "out", template=template).validate(two_inputs, ["gray"])
 
 
