@@ -76,9 +76,13 @@ class TrainSettings:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides what a run computes (saved in ``run.json`` for resuming)."""
+    """Everything that decides what a run computes (saved in ``run.json`` for resuming).
+
+    Checked when made (a :class:`UsageError` names the setting), so a config is valid
+    wherever it goes; ``model`` is kept under its canonical name.
+    """
 
     dataset: str = "cifar10"
     epochs: int = 10
@@ -91,8 +95,7 @@ class TrainConfig:
     limit: int | None = None
     seed: int | None = None
 
-    def validate(self) -> None:
-        """Refuse nonsense settings (a :class:`UsageError` naming the setting)."""
+    def __post_init__(self) -> None:
         checks = (
             (self.epochs >= 1, f"`epochs` must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"`batch_size` must be at least 1, got {self.batch_size}"),
@@ -118,7 +121,7 @@ class TrainConfig:
             if not ok:
                 raise UsageError(message)
         if self.spec is None:
-            self.model = model_name(self.model)
+            object.__setattr__(self, "model", model_name(self.model))
 
     @property
     def model_label(self) -> str:
@@ -134,7 +137,5 @@ class TrainConfig:
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> TrainConfig:
-        """The given settings, defaults for the rest, validated."""
-        config = cls(**settings.given())
-        config.validate()
-        return config
+        """The given settings, defaults for the rest."""
+        return cls(**settings.given())

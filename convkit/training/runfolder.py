@@ -14,7 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +175,12 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
     value is an error, since a resumed run continues the same training, it does not start a
     different one.
     """
-    config = TrainConfig.from_json(state.config.to_json())
-    done = state.epochs_completed
+    saved, done = state.config, state.epochs_completed
     for key, value in settings.given().items():
         if key == "epochs":
             continue
-        before = getattr(config, key)
-        if key == "model" and config.spec is None:
+        before = getattr(saved, key)
+        if key == "model" and saved.spec is None:
             value = model_name(value)
         if value != before:
             raise UsageError(
@@ -189,16 +188,14 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
                 f"from the {before} it was started with (drop the option, or start a new run "
                 "with `out`)"
             )
-    if settings.epochs is not None:
-        config.epochs = int(settings.epochs)
-    if config.epochs <= done:
+    epochs = saved.epochs if settings.epochs is None else int(settings.epochs)
+    if epochs <= done:
         raise UsageError(
             f"the run has already trained {done} epoch{'s' if done != 1 else ''}"
-            f"{'' if config.epochs == done else f', more than `epochs` {config.epochs}'}; "
+            f"{'' if epochs == done else f', more than `epochs` {epochs}'}; "
             f"pass `epochs` N with N > {done} to train more"
         )
-    config.validate()
-    return config
+    return replace(saved, epochs=epochs)
 
 
 class RunFolder:

@@ -46,7 +46,6 @@ def train(
     stop = stop or StopRequest()
     out = Path(out)
     wall0 = time.perf_counter()
-    config.validate()
     start = start_run(config, data, out, resume_state, events)
     split = split_data(data, val_split=config.val_split, limit=config.limit, seed=start.seed)
     if config.limit is not None and config.limit > len(data.x_train):
