@@ -127,11 +127,54 @@ def flag_names(cli: typer.Typer, command: str | None) -> dict[str, str]:
     return flags
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP, raised in the main thread like Ctrl-C so that every
+    ``finally``, every atomic write and training's own Ctrl-C handling clean up alike."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_signal_received: int | None = None
+
+
+def _interrupt(signum, frame) -> None:
+    global _signal_received
+    _signal_received = signum
+    raise Interrupted(signum)
+
+
+def _handle_signals() -> None:
+    """Ctrl-C, SIGTERM (a CI job cancelled) and SIGHUP (a terminal closed) end a run the
+    same way: cleaned up, one line, exit 128 + the signal's number."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, None):
+            signal.signal(signum, _interrupt)
+
+
+def _interrupted_exit(signum: int) -> None:
+    import signal
+
+    name = signal.Signals(signum).name
+    report.error("interrupted" if name == "SIGINT" else f"terminated by {name}")
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" in args:
         os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
+    _handle_signals()
     try:
         # Typer turns every registered command, with all its options, into a click command
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
@@ -140,16 +183,20 @@ def main(argv: list[str] | None = None) -> None:
         report.use_flags(lambda: flag_names(target, command))
         with report.native_stderr_silenced():
             target(args=argv, prog_name="convkit", standalone_mode=True)
+    except SystemExit:
+        # Typer turns a KeyboardInterrupt into a silent exit 130: say what happened.
+        if _signal_received is not None:
+            _interrupted_exit(_signal_received)
+        raise
     except ConvkitError as exc:
         if report.debug_enabled():
             raise
         report.error(str(exc))
         sys.exit(exc.exit_code)
-    except BrokenPipeError:
+    except (BrokenPipeError, report.OutputClosed):
         _quiet_broken_pipe()
-    except KeyboardInterrupt:
-        report.error("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted_exit(exc.signum if isinstance(exc, Interrupted) else 2)
 
 
 def _quiet_broken_pipe() -> None:

@@ -65,7 +65,7 @@ def info(
     infos = [r for r in result.results if r is not None]
     if json_out:
         payload = infos[0] if len(sources) == 1 and infos else infos
-        print(json.dumps(payload, indent=2))
+        report.emit(json.dumps(payload, indent=2))
     elif infos:
         _print_info_table(infos)
     finish_batch(result, quiet=quiet, verb="read")

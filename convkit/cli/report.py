@@ -19,6 +19,19 @@ if TYPE_CHECKING:
     from convkit.engine.executor import BatchReport
 
 
+class OutputClosed(BaseException):
+    """The reader of stdout went away (``| head``). A BaseException, so that it reaches
+    :func:`convkit.cli.main` past Typer, which would turn a BrokenPipeError into exit 1."""
+
+
+def emit(text: str) -> None:
+    """Print data (JSON, a table as text) on stdout; a closed pipe ends the run quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
 def debug_enabled() -> bool:
     return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
 
@@ -47,8 +60,17 @@ def for_user(message: str) -> str:
     return _PARAMETER.sub(lambda m: _flags.get(m.group(1), m.group(1)), message)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control characters shown escaped (``\\x1b``): a file name
+    or a spec echoed back in a message must not move the cursor or recolour the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def error(message: str) -> None:
-    print(f"convkit: error: {for_user(message)}", file=sys.stderr, flush=True)
+    print(f"convkit: error: {printable(for_user(message))}", file=sys.stderr, flush=True)
 
 
 def input_error(exc: BaseException) -> None:
@@ -95,7 +117,7 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 def note(message: str) -> None:
-    print(f"convkit: note: {message}", file=sys.stderr, flush=True)
+    print(f"convkit: note: {printable(message)}", file=sys.stderr, flush=True)
 
 
 @contextmanager
