@@ -17,6 +17,34 @@ from convkit.errors import UsageError
 from convkit.image.codec import WRITE_FORMATS, format_for_path, normalize_format
 from convkit.image.sources import STDIN, Source
 
+TEMPLATE_FIELDS = ("stem", "what", "ext", "index")
+
+
+def _template_parts(template: str) -> list[tuple[str, str | None]]:
+    """``[(literal text, field or None)]`` of a name template. Only the documented fields,
+    plainly: no attribute or index access, conversion or format spec (``{stem.x}``,
+    ``{index:>99999999}`` would run arbitrary formatting on a file name)."""
+    import string
+
+    problem = ""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        parts, problem = [], str(exc)
+    for _, field, spec, conversion in parts:
+        if field is None:
+            continue
+        if field not in TEMPLATE_FIELDS or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "")
+            problem = f"unknown field {shown + (':' + spec if spec else '') + '}'}"
+            break
+    if problem:
+        raise UsageError(
+            f"`template` {template!r} is not a valid name template ({problem}); "
+            "its fields are {stem}, {what}, {ext}, {index}"
+        )
+    return [(literal, field) for literal, field, _, _ in parts]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -84,15 +112,16 @@ class OutputPlan:
 
     def _dir_target(self, src: Source, index: int, what: str) -> Target:
         fmt = self.fmt or "png"
-        try:
-            name = self.template.format(
-                stem=src.stem, what=what, ext=WRITE_FORMATS[fmt][0].lstrip("."), index=index + 1
-            )
-        except (KeyError, IndexError, ValueError) as exc:
-            raise UsageError(
-                f"`template` {self.template!r} is not a valid name template ({exc}); "
-                "its fields are {stem}, {what}, {ext}, {index}"
-            ) from None
+        fields = {
+            "stem": src.stem,
+            "what": what,
+            "ext": WRITE_FORMATS[fmt][0].lstrip("."),
+            "index": str(index + 1),
+        }
+        name = "".join(
+            literal + (fields[field] if field is not None else "")
+            for literal, field in _template_parts(self.template)
+        )
         if not name or name.strip(".") == "" or "/" in name or os.sep in name:
             raise UsageError(f"`template` {self.template!r} gives a bad file name {name!r}")
         if self.fmt is None:
