@@ -181,9 +181,13 @@ def test_weights_file_and_a_shape_mismatch(run_main, photo, tmp_path):
     assert_cli_error(result, 2, r"good\.npy: weights of shape \(3, 3, 3, 2\).*\(3, 3, 1, 2\)")
     assert not out.exists()
     result = run_main(["conv", photo, "--weights", good, "--color", "--filters", "5", "-d", out])
-    assert_cli_error(result, 2, "--filters 5 but the --weights .* give 2 filters")
+    assert_cli_error(
+        result, 2, r"^convkit: error: --filters 5 but the --weights \S*good\.npy give 2 filters$"
+    )
     result = run_main(["conv", photo, *EDGES4, "--kernel-size", "3", "-d", out])
-    assert_cli_error(result, 2, "--kernel-size 3 but the -k kernels are 4x4")
+    assert_cli_error(result, 2, "--kernel-size 3 but the --kernel kernels are 4x4")
+    result = run_main(["conv", photo, *EDGES4, "--weights", good, "-d", out])
+    assert_cli_error(result, 2, "give the filters either with --kernel or with --weights, not both")
     assert not out.exists()
 
 
@@ -196,7 +200,13 @@ def test_bad_spec_is_one_located_error(run_main, photo, tmp_path):
     result = run_main(
         ["run", photo, "--spec", "conv2d(2, 3, strides=2, dilation_rate=2)", "-d", out]
     )
-    assert_cli_error(result, 2, "dilation", only_line=False)
+    assert_cli_error(
+        result,
+        2,
+        r"layer 1 \(conv2d, Conv2D\): `strides > 1` not supported in conjunction with "
+        r"`dilation_rate > 1`",
+        only_line=False,
+    )
     assert not out.exists()
 
 
@@ -327,7 +337,7 @@ def test_run_layers_option_and_mixed_sizes(run_main, photo, make_image, tmp_path
     small = cv2.imread(str(out / "small_max_pooling2d-1.png"), cv2.IMREAD_UNCHANGED)
     assert small.shape == (9, 11)
     result = run_main(["run", photo, "--spec", "conv2d(2, 3)", "--layers", "dense", "-d", out])
-    assert_cli_error(result, 2, "no layer named 'dense'")
+    assert_cli_error(result, 2, r"no layer named 'dense' in this model \(its layers: conv2d\)$")
 
 
 def test_run_first_conv_takes_k_kernels_and_spec_files(run_main, photo, tmp_path):
@@ -341,7 +351,7 @@ def test_run_first_conv_takes_k_kernels_and_spec_files(run_main, photo, tmp_path
     relu = np.maximum(conv, 0)
     np.testing.assert_allclose(pooled, _pool4(relu), atol=1e-4)
     result = run_main(["run", photo, "--spec", "conv2d(8, 3)", *EDGES4, "-d", out])
-    assert_cli_error(result, 2, "-k gives 4 filters of 4x4.*conv2d\\(4, 4")
+    assert_cli_error(result, 2, "--kernel gives 4 filters of 4x4.*conv2d\\(4, 4")
 
 
 def _pool4(x: np.ndarray) -> np.ndarray:
@@ -350,13 +360,22 @@ def _pool4(x: np.ndarray) -> np.ndarray:
 
 def test_output_rules(run_main, photo, tmp_path):
     result = run_main(["conv", photo, "-o", tmp_path / "x.png"])
-    assert_cli_error(result, 2, "-o takes one result.*--out-dir")
+    assert_cli_error(
+        result,
+        2,
+        r"--output takes one result, this run makes 2 per image \(conv-1, conv-montage\); "
+        "use --out-dir DIR",
+    )
     result = run_main(["conv", photo, "--raw", "-o", tmp_path / "x.png", "--no-montage"])
-    assert_cli_error(result, 2, "--raw .* needs --out-dir")
+    assert_cli_error(
+        result, 2, r"--raw writes one \.npy per layer and image: it needs --out-dir DIR"
+    )
     result = run_main(["conv", photo, "--name", "{stem}.png", "-d", tmp_path])
-    assert_cli_error(result, 2, "two results would be written")
+    assert_cli_error(result, 2, "two results would be written to .*photo.png")
     result = run_main(["conv", photo, "--no-maps", "--no-montage", "-d", tmp_path])
-    assert_cli_error(result, 2, "nothing to write")
+    assert_cli_error(
+        result, 2, r"nothing to write: --no-maps and --no-montage leave no output \(add --raw\)"
+    )
     one = run_main(["conv", photo, "--no-montage", "-o", tmp_path / "one.png", "-q"])
     assert one.exit_code == 0, one
     assert cv2.imread(str(tmp_path / "one.png"), cv2.IMREAD_UNCHANGED).shape == (30, 46)
@@ -365,15 +384,40 @@ def test_output_rules(run_main, photo, tmp_path):
 def test_bad_options(run_main, photo, tmp_path):
     out = tmp_path / "out"
     cases = [
-        (["conv", photo, "--activation", "rellu", "-d", out], "did you mean 'relu'"),
-        (["conv", photo, "--padding", "full", "-d", out], "--padding must be valid or same"),
-        (["conv", photo, "--kernel-size", "0", "-d", out], "--kernel-size must be"),
-        (["conv", photo, "-k", "sobel-x", "-k", "box:5", "-d", out], "one size"),
-        (["conv", photo, "-k", "nope", "-d", out], "unknown kernel"),
-        (["pool", photo, "--mode", "mean", "-d", out], "--mode must be max or avg"),
-        (["conv", photo, "--range", "log", "-d", out], "--range must be one of"),
-        (["run", photo, "-d", out], "give the layers with --spec"),
-        (["run", photo, "--spec", "missing.txt", "-d", out], "no such spec file"),
+        (
+            ["conv", photo, "--activation", "rellu", "-d", out],
+            r"--activation 'rellu' is not a Keras activation \(did you mean 'relu'\? known: ",
+        ),
+        (
+            ["conv", photo, "--padding", "full", "-d", out],
+            r"--padding must be valid or same, got 'full' \(Keras has no other; ",
+        ),
+        (
+            ["conv", photo, "--kernel-size", "0", "-d", out],
+            "--kernel-size must be a positive integer N or a pair AxB, like 3 or 3x5, got '0'",
+        ),
+        (
+            ["conv", photo, "-k", "sobel-x", "-k", "box:5", "-d", out],
+            "the kernels of one Conv2D layer must all have one size, got sobel-x 3x3, box-5 5x5",
+        ),
+        (["conv", photo, "-k", "nope", "-d", out], "unknown kernel 'nope'"),
+        (
+            ["pool", photo, "--mode", "mean", "-d", out],
+            "--mode must be one of max, avg, got 'mean'",
+        ),
+        (
+            ["conv", photo, "--range", "log", "-d", out],
+            "--range must be one of clip, abs, rescale, got 'log'",
+        ),
+        (
+            ["run", photo, "-d", out],
+            r'give the layers with --spec, e\.g\. --spec "conv2d\(8, 3\) relu maxpool2d\(2\)" '
+            "or --spec FILE",
+        ),
+        (
+            ["run", photo, "--spec", "missing.txt", "-d", out],
+            "--spec missing.txt: no such spec file",
+        ),
     ]
     for args, message in cases:
         assert_cli_error(run_main(args), 2, message)
@@ -409,3 +453,19 @@ def test_help_and_early_errors_do_not_import_tensorflow(tmp_path, photo, cli_env
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK" in proc.stdout
+
+
+def test_run_reads_the_spec_from_stdin(run_main, photo, tmp_path):
+    out = tmp_path / "out"
+    result = run_main(
+        ["run", photo, "--spec", "-", "--seed", "0", "--no-montage", "-d", out],
+        input=b"conv2d(2, 3)  # two filters\nrelu\n",
+    )
+    assert result.exit_code == 0, result
+    assert "spec: conv2d(2, 3) relu" in result.stderr
+    assert names(out) == [
+        "photo_activation-1.png",
+        "photo_activation-2.png",
+        "photo_conv2d-1.png",
+        "photo_conv2d-2.png",
+    ]

@@ -1,22 +1,24 @@
 """``convkit conv``, ``convkit pool`` and ``convkit run``: feature maps with Keras.
 
-Three doors into one machinery (:mod:`convkit.nn.featuremaps`): ``conv`` and ``pool`` write a
-layer spec from their flags, ``run`` takes one; then the same code prepares the images,
-builds the Keras model, runs size-grouped batches and writes the pictures. TensorFlow is
-imported inside the commands, after every option, input and output path has been checked.
+Three doors into one machinery: each command builds its network with one call of
+:mod:`convkit.nn.builders` (``conv`` and ``pool`` write a layer spec from their flags,
+``run`` takes one), then :func:`_extract` gathers the inputs and makes the one call of
+:func:`convkit.nn.pipeline.extract_feature_maps`, which checks every output path before
+TensorFlow is imported, and reports.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from convkit.cli import report
+from convkit.cli.common import batch_options, collect_inputs, finish_batch, output_plan
 from convkit.cli.options import (
     DEFAULTS,
     FailFast,
@@ -31,15 +33,15 @@ from convkit.cli.options import (
     Quiet,
     Recursive,
 )
-from convkit.errors import ConvkitError, UsageError
 
 if TYPE_CHECKING:
-    from convkit.nn.featuremaps import FeatureExtractor, Network, RenderOptions
+    from convkit.engine.executor import BatchReport
+    from convkit.nn.extractor import FeatureExtractor
+    from convkit.nn.network import Network
+    from convkit.nn.render import RenderOptions
 
 _MODEL = "Model"
 _PICTURES = "Pictures"
-
-_PAIR = re.compile(r"^\s*\(?\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?\)?\s*$")
 
 # --------------------------------------------------------------------------- shared options
 
@@ -139,67 +141,112 @@ WeightsOpt = Annotated[
     ),
 ]
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- the shared run
 
 
-def _pair(text: str, option: str) -> tuple[int, int]:
-    match = _PAIR.match(text)
-    if match:
-        a = int(match.group(1))
-        b = int(match.group(2)) if match.group(2) else a
-        if min(a, b) >= 1:
-            return a, b
-    raise UsageError(
-        f"{option} must be a positive integer N or a pair HxW such as 3x5, got {text!r}"
+@dataclass(frozen=True)
+class _Shared:
+    """The options that conv, pool and run share, under their parameters' names."""
+
+    images: list[str] | None
+    output: str | None
+    out_dir: Path | None
+    range_mode: str | None
+    raw: bool
+    no_maps: bool
+    no_montage: bool
+    name: str
+    fmt: str | None
+    in_place: bool
+    recursive: bool
+    max_pixels: int
+    batch_size: int
+    jobs: int | None
+    fail_fast: bool
+    quiet: bool
+    verbose: bool
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> _Shared:
+        """Picked by name from a command's parameters (its ``locals()``, taken first
+        thing): Typer needs every option in each command's signature, and this keeps
+        one list of the shared ones instead of three copies of the same call."""
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+
+def _extract(network: Network, shared: _Shared) -> None:
+    """Inputs and outputs from the shared options, the one core call, the report."""
+    from convkit.nn.pipeline import extract_feature_maps
+    from convkit.nn.render import RenderOptions
+
+    render = RenderOptions(
+        range_mode=shared.range_mode,
+        maps=not shared.no_maps,
+        montage=not shared.no_montage,
+        raw=shared.raw,
     )
+    sources = collect_inputs(shared.images, shared.recursive, shared.quiet)
+    plan = output_plan(shared.output, shared.out_dir, shared.name, shared.fmt, shared.in_place)
+    if shared.verbose:
+        _show_tf_logs()
 
+    def on_model(extractor: FeatureExtractor) -> None:
+        _print_summary(extractor, render)
 
-def _padding(text: str) -> str:
-    word = text.strip().lower()
-    if word not in ("valid", "same"):
-        raise UsageError(
-            f"--padding must be valid or same, got {text!r} (Keras has no other; "
-            "for explicit zeros use `convkit run` with zeropadding2d(p))"
+    with report.progress(len(sources), "images") as tick:
+        result = extract_feature_maps(
+            sources,
+            network,
+            plan,
+            render,
+            batch=batch_options(shared.jobs, shared.fail_fast, tick),
+            batch_size=shared.batch_size,
+            max_pixels=shared.max_pixels,
+            on_model=None if shared.quiet else on_model,
+            verbose=shared.verbose,
         )
-    return word
+    _finish(result, quiet=shared.quiet)
 
 
-def _range(text: str | None) -> str | None:
-    if text is None:
-        return None
-    from convkit.image.pixels import RANGE_MODES
+def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
+    """The first model's layers as Keras built them, on stderr; before it, a note on the
+    layers that have no maps to draw."""
+    from rich import box
+    from rich.table import Table
 
-    if text not in RANGE_MODES:
-        raise UsageError(f"--range must be one of {', '.join(RANGE_MODES)}, got {text!r}")
-    return text
+    from convkit.nn.render import output_whats
+    from convkit.nn.text import shape_text
 
-
-def _kernels(args: list[str] | None):
-    from convkit.image import kernels as kernel_lib
-
-    if not args:
-        return []
-    return [k for i, arg in enumerate(args, 1) for k in kernel_lib.parse_kernels(arg, position=i)]
-
-
-def _filter_weights(kernel: list[str] | None, weights: Path | None, channels: int):
-    from convkit.nn.featuremaps import kernels_to_weights, load_weights
-
-    if kernel and weights is not None:
-        raise UsageError("give the filters either with -k or with --weights, not both")
-    if kernel:
-        return kernels_to_weights(_kernels(kernel), channels)
-    if weights is not None:
-        return load_weights(weights)
-    return None
-
-
-def _render_options(range_mode, raw, no_maps, no_montage) -> RenderOptions:
-    from convkit.nn.featuremaps import RenderOptions
-
-    return RenderOptions(
-        range_mode=_range(range_mode), maps=not no_maps, montage=not no_montage, raw=raw
-    )
+    network = extractor.network
+    _, _, skipped = output_whats(network, render)
+    if skipped:
+        many = len(skipped) > 1
+        report.note(
+            f"layer{'s' if many else ''} {', '.join(skipped)} ha{'ve' if many else 's'} "
+            "no spatial maps to draw"
+            + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
+        )
+    kind = "colour, RGB" if network.color else "gray"
+    title = f"Model for a {shape_text(extractor.summary_input_shape, '×')} input ({kind})"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("Layer", "Type", "Output shape"):
+        table.add_column(column)
+    table.add_column("Params", justify="right")
+    table.add_column("Maps written", justify="left")
+    outputs = set(network.outputs)
+    rows = extractor.summary_rows()
+    for name, cls, out_shape, params in rows:
+        if name not in outputs:
+            wrote = "—"
+        elif network.info(name).channels is None:
+            wrote = "no spatial maps"
+        else:
+            wrote = "yes"
+        table.add_row(name, cls, shape_text(out_shape, "×"), f"{params:,}", wrote)
+    table.caption = f"{sum(r[3] for r in rows):,} parameters"
+    table.caption_justify = "left"
+    report.print_table(table, stderr=True)
+    print(f"spec: {network.spec_text}", file=sys.stderr, flush=True)
 
 
 def _show_tf_logs() -> None:
@@ -231,7 +278,14 @@ def _can_exit_fast() -> bool:
     return from_module or from_script
 
 
-def _exit(code: int) -> None:
+def _finish(result: BatchReport, *, quiet: bool) -> None:
+    """The closing summary and exit code of :func:`convkit.cli.common.finish_batch`; a
+    process that loaded TensorFlow then ends at once (see :func:`_can_exit_fast`)."""
+    code = 0
+    try:
+        finish_batch(result, quiet=quiet)
+    except typer.Exit as stop:
+        code = stop.exit_code
     if _can_exit_fast():
         for stream in (sys.stdout, sys.stderr, sys.__stderr__):
             try:
@@ -241,108 +295,6 @@ def _exit(code: int) -> None:
         os._exit(code)
     if code:
         raise typer.Exit(code)
-
-
-def _print_summary(extractor: FeatureExtractor) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    rows = extractor.summary_rows()
-    shape = extractor.summary_input_shape
-    network = extractor.network
-    kind = "colour, RGB" if network.color else "gray"
-    title = f"Model for a {'×'.join(map(str, shape))} input ({kind})"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("Layer")
-    table.add_column("Type")
-    table.add_column("Output shape")
-    table.add_column("Params", justify="right")
-    table.add_column("Maps written", justify="left")
-    outputs = set(network.outputs)
-    for name, cls, out_shape, params in rows:
-        info = network.info(name)
-        if name not in outputs:
-            wrote = "—"
-        elif info.channels is None:
-            wrote = "no spatial maps"
-        else:
-            wrote = "yes"
-        table.add_row(name, cls, "×".join(map(str, out_shape)), f"{params:,}", wrote)
-    total = sum(r[3] for r in rows)
-    table.caption = f"{total:,} parameters"
-    table.caption_justify = "left"
-    console = Console(stderr=True, highlight=False)
-    console.print(table)
-    console.print(f"spec: {network.spec_text}", markup=False, soft_wrap=True)
-
-
-def _execute(
-    network: Network,
-    render: RenderOptions,
-    *,
-    images,
-    output,
-    out_dir,
-    name,
-    fmt,
-    in_place,
-    recursive,
-    max_pixels,
-    jobs,
-    fail_fast,
-    quiet,
-    batch_size,
-    verbose,
-) -> None:
-    from convkit.cli.common import collect_inputs, output_plan
-    from convkit.engine.executor import default_jobs
-    from convkit.nn.featuremaps import (
-        FeatureExtractor,
-        output_whats,
-        plan_targets,
-        write_feature_maps,
-    )
-
-    sources = collect_inputs(images, recursive, quiet)
-    plan = output_plan(output, out_dir, name, fmt, in_place)
-    targets = plan_targets(sources, network, plan, render)
-    _, _, skipped = output_whats(network, render)
-    if skipped and not quiet:
-        report.note(
-            f"layer{'s' if len(skipped) > 1 else ''} {', '.join(skipped)} "
-            "ha"
-            + ("ve" if len(skipped) > 1 else "s")
-            + " no spatial maps to draw"
-            + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
-        )
-    if verbose:
-        _show_tf_logs()
-    try:
-        extractor = FeatureExtractor(network, verbose=verbose)
-        with report.progress(len(sources), "images") as tick:
-            result = write_feature_maps(
-                sources,
-                extractor,
-                plan,
-                render,
-                batch_size=batch_size,
-                max_pixels=max_pixels,
-                jobs=jobs or default_jobs(),
-                fail_fast=fail_fast,
-                on_error=report.input_error,
-                on_done=tick,
-                on_model=None if quiet else _print_summary,
-                targets=targets,
-            )
-    except ConvkitError as exc:
-        if _can_exit_fast():
-            report.error(str(exc))
-            _exit(exc.exit_code)
-        raise
-    if result.inputs > 1 and not quiet:
-        report.summary(result, verb="written")
-    _exit(1 if result.failed else 0)
 
 
 # --------------------------------------------------------------------------- conv
@@ -442,63 +394,23 @@ def conv(
 
     Example: convkit conv cat.png -k edges4 --activation relu -d maps/
     """
-    from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation
-    from convkit.nn.featuremaps import conv_spec_text, parse_network_spec
+    shared = _Shared.of(locals())
+    from convkit.nn.builders import conv_network
 
-    channels = 3 if color else 1
-    render = _render_options(range_mode, raw, no_maps, no_montage)
-    act = None
-    if activation is not None:
-        act = canonical_activation(activation)
-        if act is None or act == "linear":
-            import difflib
-
-            close = difflib.get_close_matches(activation.lower(), ACTIVATIONS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UsageError(
-                f"--activation {activation!r} is not a Keras activation ({hint}"
-                f"known: {', '.join(a for a in ACTIVATIONS if a != 'linear')})"
-            )
-    weights_ = _filter_weights(kernel, weights, channels)
-    size = _pair(kernel_size, "--kernel-size") if kernel_size is not None else None
-    if weights_ is not None:
-        what = "-k kernels" if kernel else f"--weights {weights}"
-        if filters is not None and filters != weights_.filters:
-            raise UsageError(
-                f"--filters {filters} but the {what} give {weights_.filters} filter"
-                f"{'s' if weights_.filters != 1 else ''}"
-            )
-        if size is not None and size != weights_.kernel_size:
-            kh, kw = weights_.kernel_size
-            raise UsageError(f"--kernel-size {kernel_size} but the {what} are {kh}x{kw}")
-        filters, size = weights_.filters, weights_.kernel_size
-    text = conv_spec_text(
-        filters=filters or 1,
-        kernel_size=size or (3, 3),
-        strides=_pair(strides, "--strides"),
-        padding=_padding(padding),
-        dilation=_pair(dilation, "--dilation"),
-        activation=act,
+    network = conv_network(
+        filters=filters,
+        kernel_size=kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation=dilation,
+        activation=activation,
         use_bias=not no_bias,
+        kernel=kernel,
+        weights=weights,
+        seed=seed,
+        color=color,
     )
-    network = parse_network_spec(text, color=color, weights=weights_, seed=seed)
-    _execute(
-        network,
-        render,
-        images=images,
-        output=output,
-        out_dir=out_dir,
-        name=name,
-        fmt=fmt,
-        in_place=in_place,
-        recursive=recursive,
-        max_pixels=max_pixels,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        quiet=quiet,
-        batch_size=batch_size,
-        verbose=verbose,
-    )
+    _extract(network, shared)
 
 
 # --------------------------------------------------------------------------- pool
@@ -569,56 +481,14 @@ def pool(
 
     Example: convkit pool cat.png --size 4 --mode avg --no-montage -o small.png
     """
-    from convkit.nn.featuremaps import parse_network_spec, pool_spec_text
+    shared = _Shared.of(locals())
+    from convkit.nn.builders import pool_network
 
-    if mode not in ("max", "avg"):
-        raise UsageError(f"--mode must be max or avg, got {mode!r}")
-    render = _render_options(range_mode, raw, no_maps, no_montage)
-    text = pool_spec_text(
-        mode=mode,
-        size=_pair(size, "--size"),
-        strides=None if strides is None else _pair(strides, "--strides"),
-        padding=_padding(padding),
-    )
-    network = parse_network_spec(text, color=color)
-    _execute(
-        network,
-        render,
-        images=images,
-        output=output,
-        out_dir=out_dir,
-        name=name,
-        fmt=fmt,
-        in_place=in_place,
-        recursive=recursive,
-        max_pixels=max_pixels,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        quiet=quiet,
-        batch_size=batch_size,
-        verbose=verbose,
-    )
+    network = pool_network(mode=mode, size=size, strides=strides, padding=padding, color=color)
+    _extract(network, shared)
 
 
 # --------------------------------------------------------------------------- run
-
-
-def _read_spec(spec: str):
-    from convkit.arithmetic import spec as spec_lib
-
-    text = spec.strip()
-    path = Path(spec)
-    looks_like_file = bool(re.fullmatch(r"[^\s()]+\.(txt|spec|cfg)", text)) or "/" in text
-    try:
-        is_file = path.is_file()
-    except OSError:
-        is_file = False
-    if is_file:
-        layers = spec_lib.parse_spec_file(path)
-        return layers, " ".join(layer.text for layer in layers)
-    if looks_like_file and "(" not in text:
-        raise UsageError(f"--spec {spec}: no such spec file")
-    return spec_lib.parse_spec(spec), " ".join(spec.split())
 
 
 def run(
@@ -684,41 +554,11 @@ def run(
     Example: convkit run cat.png --spec "conv2d(4, 4) relu maxpool2d(2)"
     -k edges4 -d out/
     """
-    from convkit.nn.featuremaps import network_from_spec
+    shared = _Shared.of(locals())
+    from convkit.nn.builders import spec_network
 
-    if not spec:
-        raise UsageError(
-            'give the layers with --spec, e.g. --spec "conv2d(8, 3) relu maxpool2d(2)" '
-            "or --spec FILE"
-        )
-    render = _render_options(range_mode, raw, no_maps, no_montage)
-    parsed, text = _read_spec(spec)
-    wanted = [n.strip() for item in (layers or []) for n in item.split(",") if n.strip()]
-    declared = parsed[0].kwargs["shape"][2] if parsed and parsed[0].type == "InputLayer" else None
-    channels = 3 if (color or declared == 3) else 1
-    weights_ = _filter_weights(kernel, weights, channels)
-    network = network_from_spec(
-        parsed,
-        color=True if color else None,
-        outputs=wanted or None,
-        weights=weights_,
-        seed=seed,
-        spec_text=text,
+    wanted = [n.strip() for item in layers or [] for n in item.split(",") if n.strip()]
+    network = spec_network(
+        spec, color=color, outputs=wanted or None, kernel=kernel, weights=weights, seed=seed
     )
-    _execute(
-        network,
-        render,
-        images=images,
-        output=output,
-        out_dir=out_dir,
-        name=name,
-        fmt=fmt,
-        in_place=in_place,
-        recursive=recursive,
-        max_pixels=max_pixels,
-        jobs=jobs,
-        fail_fast=fail_fast,
-        quiet=quiet,
-        batch_size=batch_size,
-        verbose=verbose,
-    )
+    _extract(network, shared)

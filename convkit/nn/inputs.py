@@ -15,6 +15,8 @@ input:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from convkit.errors import UsageError
@@ -54,3 +56,13 @@ def input_picture(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
     if pixels.shape[2] == 1:
         return pixels[:, :, 0]
     return np.ascontiguousarray(pixels[:, :, ::-1])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One image ready for the model: its position among the inputs, the model input
+    ``x`` and the dtype it was stored in (which sets the scale of its pictures)."""
+
+    index: int
+    x: np.ndarray
+    dtype: np.dtype

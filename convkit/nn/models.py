@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from convkit.errors import SpecError
 from convkit.heavy import import_keras
+from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
@@ -78,9 +79,9 @@ def apply_layers(layers: Sequence[LayerSpec], x):
         try:
             x = layer(x)
         except (ValueError, TypeError) as exc:
+            shape = shape_text(tuple(x.shape)[1:])
             raise spec.error(
-                f"Keras cannot apply {spec.text or spec.type} to shape {_shape(x.shape)}: "
-                f"{_first_line(exc)}"
+                f"Keras cannot apply {spec.text or spec.type} to shape {shape}: {_first_line(exc)}"
             ) from None
     return x
 
@@ -115,10 +116,6 @@ def summary_rows(model) -> list[tuple[str, str, tuple[int, ...], int]]:
         shape = tuple(int(d) for d in layer.output.shape[1:])
         rows.append((layer.name, type(layer).__name__, shape, int(layer.count_params())))
     return rows
-
-
-def _shape(shape) -> str:
-    return "x".join("?" if d is None else str(d) for d in tuple(shape)[1:])
 
 
 def _first_line(exc: BaseException) -> str:

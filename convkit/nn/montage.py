@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from convkit.heavy import import_cv2
+from convkit.nn.inputs import CHANNEL_NAMES
+from convkit.nn.text import shape_text
 
 MAX_KERNEL = 15
 """Kernels up to this size (on each side) are drawn beside their maps."""
@@ -148,25 +150,20 @@ def kernel_patch(matrix: np.ndarray, cell: int) -> np.ndarray:
 
 def _kernel_block(kernel: np.ndarray) -> np.ndarray:
     """The picture drawn beside a map: one patch, or three (R, G, B) stacked."""
-    cv2 = import_cv2()
-    if kernel.ndim == 2:
-        kh, kw = kernel.shape
-        cell = int(np.clip(96 // max(kh, kw), 6, 28))
-        patch = kernel_patch(kernel, cell)
-        caption = f"kernel {kh}x{kw}"
-        return _caption_above(patch, caption)
+    caption = f"kernel {shape_text(kernel.shape)}"
     kh, kw = kernel.shape[:2]
+    if kernel.ndim == 2:
+        cell = int(np.clip(96 // max(kh, kw), 6, 28))
+        return _caption_above(kernel_patch(kernel, cell), caption)
     cell = int(np.clip(54 // max(kh, kw), 4, 18))
     parts = []
-    for c, name in enumerate("RGB"):
+    for c, name in enumerate(CHANNEL_NAMES[3]):
         patch = kernel_patch(kernel[:, :, c], cell)
         label = np.full((patch.shape[0], 16, 3), 255, np.uint8)
         _put(label, name, 2, patch.shape[0] / 2 + 5, scale=0.4, color=FAINT)
         parts.append(np.hstack([label, patch]))
         parts.append(np.full((4, patch.shape[1] + 16, 3), 255, np.uint8))
-    block = np.vstack(parts[:-1])
-    del cv2
-    return _caption_above(block, f"kernel {kh}x{kw}x3")
+    return _caption_above(np.vstack(parts[:-1]), caption)
 
 
 def _caption_above(block: np.ndarray, caption: str) -> np.ndarray:
@@ -204,7 +201,7 @@ def tile_factor(height: int, width: int, columns: int, extra: int) -> float:
     long_side = max(height, width)
     room = (MAX_WIDTH - 2 * MARGIN - (columns - 1) * GAP) / columns - extra
     target = min(MAX_TILE, max(room, 48))
-    if long_side * (width / long_side) <= 0:
+    if width <= 0:
         return 1.0
     if long_side < MIN_TILE:
         factor = max(1, math.ceil(MIN_TILE / long_side))

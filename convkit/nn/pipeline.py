@@ -1,0 +1,187 @@
+"""Many images through a network, every kept layer's feature maps written: the batch pipeline.
+
+The core of ``convkit conv``, ``convkit pool`` and ``convkit run``::
+
+    from convkit.engine.executor import BatchOptions
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import collect_sources
+    from convkit.nn.builders import conv_network
+    from convkit.nn.pipeline import extract_feature_maps
+    from convkit.nn.render import RenderOptions
+
+    sources = collect_sources(["photos/"]).sources
+    network = conv_network(kernel=["edges4"], activation="relu")
+    report = extract_feature_maps(sources, network, OutputPlan(out_dir=Path("maps")),
+                                  RenderOptions(), batch=BatchOptions(jobs=4))
+
+Three stages on the one executor (:mod:`convkit.engine.executor`), which also gives the
+fail-fast rule, the progress events and the report:
+
+1. **read** and prepare each image (:func:`convkit.nn.inputs.model_input`) on ``jobs``
+   threads, in input order, a bounded window ahead (:meth:`Executor.map`);
+2. **model**: images of one size go through the model together, in batches of at most
+   ``batch_size`` (fewer when one batch's activations would pass
+   :data:`~convkit.nn.extractor.BATCH_MEMORY`), on the calling thread (TensorFlow computes
+   in its own thread pool); sizes are grouped (:class:`SizeGroups`), one Keras model per
+   size (:class:`~convkit.nn.extractor.FeatureExtractor`);
+3. **write**: rendering, encoding and writing on the ``jobs`` threads
+   (:meth:`Executor.submit`, :class:`~convkit.nn.writer.MapWriter`), so that one batch is
+   written while the model computes the next; before that next call at most one batch
+   (plus ``jobs``) may still be in writing, so memory stays bounded.
+
+A bad image (unreadable, too small for a kernel, a failed write) fails alone; a size the
+model cannot take fails every image of that size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from typing import TYPE_CHECKING
+
+from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.engine.executor import BatchOptions, BatchReport, Executor
+from convkit.errors import ImageSizeError, UsageError
+from convkit.nn.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor
+from convkit.nn.inputs import Prepared, model_input
+from convkit.nn.render import Renderer
+from convkit.nn.writer import MapWriter, plan_targets
+
+if TYPE_CHECKING:
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import Source
+    from convkit.nn.network import Network
+    from convkit.nn.render import RenderOptions
+
+
+def extract_feature_maps(
+    sources: Sequence[Source],
+    network: Network,
+    plan: OutputPlan,
+    render: RenderOptions,
+    *,
+    batch: BatchOptions | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    on_model: Callable[[FeatureExtractor], None] | None = None,
+    verbose: bool = False,
+    extractor: FeatureExtractor | None = None,
+) -> BatchReport[int]:
+    """Read every source, run it through ``network`` and write its pictures (and ``.npy``
+    tensors) where ``plan`` says; the report counts the files written per image.
+
+    Every output path is checked before TensorFlow is imported. ``on_model`` is called
+    once, on the calling thread, when the first model is built (to show its summary);
+    ``verbose`` lets TensorFlow speak; ``extractor`` reuses the models of an earlier run
+    of the same network.
+    """
+    if batch_size < 1:
+        raise UsageError(f"`batch_size` must be at least 1, got {batch_size}")
+    if extractor is not None and extractor.network is not network:
+        raise UsageError("`extractor` runs another network")
+    targets = plan_targets(sources, network, plan, render)
+    extractor = extractor or FeatureExtractor(network, verbose=verbose)
+    writer = MapWriter(sources, targets, Renderer(network, extractor, render))
+
+    def read(index: int) -> Prepared:
+        from convkit.image.codec import read_image
+
+        image = read_image(sources[index], max_pixels=max_pixels)
+        return Prepared(index, model_input(image, network.channels), image.dtype)
+
+    options = batch or BatchOptions()
+    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
+        _Pipeline(executor, extractor, writer, batch_size, on_model).run(read, len(sources))
+    return executor.report
+
+
+class SizeGroups:
+    """Model inputs gathered by image size into batches.
+
+    A group is ready when it is full (:meth:`FeatureExtractor.batch_limit`); when more
+    than four batches' worth wait in groups of several sizes, the largest goes at once.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, batch_size: int):
+        self._extractor = extractor
+        self._batch_size = batch_size
+        self._groups: dict[tuple[int, int], list[Prepared]] = {}
+        self._limits: dict[tuple[int, int], int] = {}
+        self._waiting = 0
+
+    def add(self, item: Prepared) -> list[Prepared] | None:
+        """Add ``item``; return a batch ready for the model, if one is."""
+        key = (int(item.x.shape[0]), int(item.x.shape[1]))
+        if key not in self._limits:
+            self._limits[key] = self._extractor.batch_limit(*key, self._batch_size)
+        group = self._groups.setdefault(key, [])
+        group.append(item)
+        self._waiting += 1
+        if len(group) >= self._limits[key]:
+            return self._take(key)
+        if self._waiting > 4 * self._batch_size:
+            return self._take(max(self._groups, key=lambda k: len(self._groups[k])))
+        return None
+
+    def drain(self) -> Iterator[list[Prepared]]:
+        """The groups still waiting, in the order their sizes first came."""
+        while self._groups:
+            yield self._take(next(iter(self._groups)))
+
+    def _take(self, key: tuple[int, int]) -> list[Prepared]:
+        group = self._groups.pop(key)
+        self._waiting -= len(group)
+        return group
+
+
+class _Pipeline:
+    """The three stages of one run (see the module) on one executor."""
+
+    def __init__(
+        self,
+        executor: Executor[int],
+        extractor: FeatureExtractor,
+        write: MapWriter,
+        batch_size: int,
+        on_model: Callable[[FeatureExtractor], None] | None,
+    ):
+        self.executor = executor
+        self.extractor = extractor
+        self.write = write
+        self.batch_size = batch_size
+        self.on_model = on_model
+        self._model_reported = False
+
+    def run(self, read: Callable[[int], Prepared], count: int) -> None:
+        executor = self.executor
+        groups = SizeGroups(self.extractor, self.batch_size)
+        window = max(2 * executor.jobs, self.batch_size)
+        with closing(executor.map(read, range(count), window=window)) as reads:
+            for _, item in reads:
+                if executor.stopped:
+                    break
+                ready = groups.add(item)
+                if ready:
+                    self._run_batch(ready)
+                executor.settle()
+        for ready in groups.drain():
+            if executor.stopped:
+                break
+            self._run_batch(ready)
+
+    def _run_batch(self, items: list[Prepared]) -> None:
+        try:
+            maps = self.extractor.layer_maps([item.x for item in items])
+        except ImageSizeError as exc:  # this size does not fit the model
+            for item in items:
+                self.executor.fail(item.index, exc)
+            return
+        if not self._model_reported and self.extractor.first_model is not None:
+            self._model_reported = True
+            if self.on_model:
+                self.on_model(self.extractor)
+        for item, layer_maps in zip(items, maps, strict=True):
+            self.executor.submit(item.index, self.write, item, layer_maps)
+        # The writers work on this batch while the model computes the next one; wait
+        # before that if the previous batch is still being written (bounded memory).
+        self.executor.settle(block=True, keep=len(items) + self.executor.jobs)

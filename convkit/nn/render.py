@@ -1,0 +1,212 @@
+"""Feature maps as pictures: one 8-bit picture per map, a colour picture, a montage.
+
+What is drawn for each output layer with spatial maps (:class:`RenderOptions`):
+
+* ``maps``: each map as an 8-bit gray picture, named ``{layer}-N`` (:func:`map_what`);
+  after a pooled colour input (still a picture in pixel units), also the R, G, B maps
+  together as one colour picture, ``{layer}-color``;
+* ``montage``: every map of the layer on one labelled sheet, ``{layer}-montage``, with the
+  model's input and each map's kernel (:mod:`convkit.nn.montage`).
+
+How a float map becomes pixels is ``range_mode`` (:mod:`convkit.image.pixels`): by default
+each map is rescaled from its own min..max, and the colour picture is clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convkit.defaults import RANGE_MODES
+from convkit.errors import check_choice
+from convkit.nn.inputs import CHANNEL_NAMES
+from convkit.nn.text import shape_text
+
+if TYPE_CHECKING:
+    from convkit.nn.extractor import FeatureExtractor
+    from convkit.nn.network import LayerInfo, Network
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What is written for each image and layer.
+
+    ``range_mode``: how a float map becomes 8-bit pixels (one of
+    :data:`convkit.defaults.RANGE_MODES`); None means ``rescale`` (each map's own min..max
+    onto 0..255) for feature maps and ``clip`` for the colour picture of a pooled colour
+    input. ``maps``: one picture per map; ``montage``: one sheet per layer; ``raw``: the
+    layer's float32 tensor as ``.npy``.
+    """
+
+    range_mode: str | None = None
+    maps: bool = True
+    montage: bool = True
+    raw: bool = False
+
+    def __post_init__(self) -> None:
+        if self.range_mode is not None:
+            check_choice(self.range_mode, RANGE_MODES, "range_mode")
+
+    @property
+    def map_mode(self) -> str:
+        """How the maps themselves become pixels."""
+        return self.range_mode or "rescale"
+
+
+def map_what(layer: str, index: int, count: int) -> str:
+    """The ``{what}`` of map ``index`` (1-based) of a layer with ``count`` maps: ``conv-1``,
+    zero-padded so that names sort (``conv-01`` ... ``conv-16``)."""
+    return f"{layer}-{index:0{len(str(count))}d}"
+
+
+def output_whats(
+    network: Network, options: RenderOptions
+) -> tuple[list[str], list[str], list[str]]:
+    """``(images, raws, skipped)``: the ``{what}`` of every picture and every ``.npy`` a
+    run writes per input image, and the output layers that have no maps to draw."""
+    images: list[str] = []
+    raws: list[str] = []
+    skipped: list[str] = []
+    for info in network.output_infos:
+        if info.channels is None:
+            skipped.append(info.name)
+        else:
+            if options.maps:
+                images += [
+                    map_what(info.name, i, info.channels) for i in range(1, info.channels + 1)
+                ]
+                if info.picture:
+                    images.append(f"{info.name}-color")
+            if options.montage:
+                images.append(f"{info.name}-montage")
+        if options.raw:
+            raws.append(info.name)
+    return images, raws, skipped
+
+
+def render_maps(maps: np.ndarray, mode: str, *, scale: float = 1.0) -> list[np.ndarray]:
+    """Each map of ``maps`` ``(h, w, n)`` as an 8-bit picture.
+
+    ``rescale`` maps each map's own min..max onto 0..255 (a flat map is black); ``clip`` and
+    ``abs`` (see :mod:`convkit.image.pixels`) work in pixel units, ``scale`` bringing a 16-bit
+    input's units down to 8 bits (:func:`convkit.nn.inputs.eight_bit_scale`).
+    """
+    from convkit.image.pixels import to_pixels
+
+    out = []
+    for i in range(maps.shape[-1]):
+        m = maps[:, :, i]
+        if mode != "rescale" and scale != 1.0:
+            m = m * np.float32(scale)
+        out.append(to_pixels(m, mode, np.uint8))
+    return out
+
+
+def render_picture(maps: np.ndarray, mode: str | None, *, scale: float = 1.0) -> np.ndarray:
+    """The three R, G, B maps of a pooled (resampled) colour input as one BGR picture."""
+    from convkit.image.pixels import to_pixels
+
+    values = maps[:, :, ::-1]
+    mode = mode or "clip"
+    if mode != "rescale" and scale != 1.0:
+        values = values * np.float32(scale)
+    return to_pixels(np.ascontiguousarray(values, dtype=np.float32), mode, np.uint8)
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """Draws the pictures of one layer of one image, as ``options`` ask.
+
+    The montages label each map with its filter and draw its kernel, as the first model
+    the ``extractor`` built holds it.
+    """
+
+    network: Network
+    extractor: FeatureExtractor
+    options: RenderOptions
+
+    def pictures(
+        self,
+        info: LayerInfo,
+        values: np.ndarray,
+        *,
+        scale: float,
+        name: str,
+        input_picture: Callable[[], np.ndarray],
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """``(what, pixels)`` for the maps ``values`` ``(h, w, n)`` of layer ``info`` of
+        the image called ``name``; ``input_picture()`` gives the model's input, for the
+        montage."""
+        tiles = render_maps(values, self.options.map_mode, scale=scale)
+        color = None
+        if info.picture:
+            color = render_picture(values, self.options.range_mode, scale=scale)
+        if self.options.maps:
+            for i, tile in enumerate(tiles, 1):
+                yield map_what(info.name, i, len(tiles)), tile
+            if color is not None:
+                yield f"{info.name}-color", color
+        if self.options.montage:
+            title = f"{name}  |  {info.name}: {info.description}  ->  {shape_text(values.shape)}"
+            yield f"{info.name}-montage", self._montage(info, tiles, color, title, input_picture())
+
+    def _montage(self, info, tiles, color, title: str, picture: np.ndarray) -> np.ndarray:
+        from convkit.nn.montage import Panel, layer_montage
+
+        labels, kernels = self._panel_details(info)
+        panels = [
+            Panel(tile, labels[i], kernels[i] if kernels else None) for i, tile in enumerate(tiles)
+        ]
+        if color is not None:
+            panels.append(Panel(color, "colour (R, G, B)", None))
+        gray = " (gray)" if self.network.channels == 1 else ""
+        return layer_montage(
+            panels,
+            title=title,
+            note=self._range_note(info),
+            input_panel=Panel(picture, "input" + gray, None),
+        )
+
+    def _panel_details(self, info: LayerInfo) -> tuple[list[str], list[np.ndarray] | None]:
+        """Panel titles and the kernel drawn beside each map (None when not drawable)."""
+        from convkit.nn.montage import drawable_kernel
+
+        network, n, origin = self.network, info.channels or 0, info.origin
+        if origin == "input":
+            names = CHANNEL_NAMES.get(network.channels, ())
+            return [names[i] if i < len(names) else f"channel {i + 1}" for i in range(n)], None
+        if origin is None or origin not in self.extractor.kernels:
+            return [f"map {i + 1}" for i in range(n)], None
+        kernel = self.extractor.kernels[origin]
+        if origin == network.weights_layer and network.weights is not None:
+            names = list(network.weights.labels)
+            labels = [
+                f"{i + 1}: {names[i]}" if not names[i].startswith("filter ") else names[i]
+                for i in range(n)
+            ]
+        else:
+            labels = [f"filter {i + 1}" for i in range(n)]
+        if origin != info.name:
+            labels = [f"{text} -> {info.name}" for text in labels]
+        kernels = [drawable_kernel(kernel[:, :, :, i]) for i in range(n)]
+        if any(k is None for k in kernels):
+            return labels, None
+        return labels, kernels
+
+    def _range_note(self, info: LayerInfo) -> str:
+        mode = self.options.map_mode
+        what = {
+            "rescale": "each map rescaled from its own min..max to black..white",
+            "clip": "values clipped to 0..255",
+            "abs": "absolute values clipped to 0..255",
+        }[mode]
+        note = f"pixels: {what}"
+        if info.picture:
+            picture = "values clipped to 0..255" if mode == "rescale" else what
+            note += ";  colour picture: " + picture
+        if info.origin and info.origin in self.extractor.kernels and info.origin != "input":
+            note += ";  kernels: red > 0, blue < 0, white 0"
+        return note

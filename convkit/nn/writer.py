@@ -1,0 +1,84 @@
+"""Where each image's feature maps go, decided up front, and writing them.
+
+:func:`plan_targets` names every output of the run before the first image is read (no two
+outputs on one file, no input overwritten: :class:`~convkit.image.outputs.OutputPlan`);
+:class:`MapWriter` writes one image's pictures and ``.npy`` tensors to those targets,
+atomically (:mod:`convkit.files`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from convkit.errors import UsageError
+from convkit.nn.inputs import Prepared, eight_bit_scale, input_picture
+from convkit.nn.render import Renderer, output_whats
+
+if TYPE_CHECKING:
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import Source
+    from convkit.nn.network import Network
+    from convkit.nn.render import RenderOptions
+
+
+def plan_targets(
+    sources: Sequence[Source], network: Network, plan: OutputPlan, options: RenderOptions
+) -> dict:
+    """Every output path of the run, decided (and checked for collisions) up front.
+
+    Returns ``{(source_index, what): Target}`` for the pictures and ``{(source_index,
+    ("raw", layer)): Path}`` for the ``.npy`` tensors, which take the name the template
+    gives the layer, with a ``.npy`` suffix.
+    """
+    images, raws, _ = output_whats(network, options)
+    if not images and not raws:
+        raise UsageError("nothing to write: `no_maps` and `no_montage` leave no output (add `raw`)")
+    if raws and plan.out_dir is None:
+        raise UsageError("`raw` writes one .npy per layer and image: it needs `out_dir` DIR")
+    targets = plan.validate(sources, images + raws)
+    for key in list(targets):
+        index, what = key
+        if what in raws and what not in images:
+            target = targets.pop(key)
+            targets[(index, ("raw", what))] = target.path.with_suffix(".npy")
+    return targets
+
+
+class MapWriter:
+    """Renders, encodes and writes every output of one image (see :meth:`__call__`)."""
+
+    def __init__(self, sources: Sequence[Source], targets: dict, renderer: Renderer):
+        self.sources = sources
+        self.targets = targets
+        self.renderer = renderer
+
+    def __call__(self, item: Prepared, layer_maps: dict[str, np.ndarray]) -> int:
+        """Write the outputs of image ``item`` from its ``{layer: maps}``; return the
+        number of files written."""
+        from convkit.files import save_npy
+        from convkit.image.pipeline import write_image
+
+        index, targets = item.index, self.targets
+        scale = eight_bit_scale(item.dtype)
+        # The model's input as a picture, drawn once for all the montages of this image.
+        the_input = functools.cache(lambda: input_picture(item.x, item.dtype))
+        written = 0
+        for info in self.renderer.network.output_infos:
+            values = layer_maps[info.name]
+            raw_key = (index, ("raw", info.name))
+            if self.renderer.options.raw and raw_key in targets:
+                save_npy(targets[raw_key], values)
+                written += 1
+            if info.channels is None or values.ndim != 3:
+                continue
+            pictures = self.renderer.pictures(
+                info, values, scale=scale, name=self.sources[index].display, input_picture=the_input
+            )
+            for what, pixels in pictures:
+                write_image(targets[(index, what)], pixels, create_folders=True)
+                written += 1
+        return written
