@@ -8,6 +8,7 @@ inode); :class:`RawPlan` does the same for ``--raw`` float arrays.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from convkit.image.sources import STDIN, Source
 TEMPLATE_FIELDS = ("stem", "what", "ext", "index")
 
 
-def _template_parts(template: str) -> list[tuple[str, str | None]]:
-    """``[(literal text, field or None)]`` of a name template. Only the documented fields,
-    plainly: no attribute or index access, conversion or format spec (``{stem.x}``,
-    ``{index:>99999999}`` would run arbitrary formatting on a file name)."""
+def _template_parts(template: str) -> list[tuple[str, str | None, str]]:
+    """``[(literal text, field or None, format spec)]`` of a name template. Only the
+    documented fields, plainly: no attribute or index access, no conversion, and no format
+    spec but a zero-padded width of ``{index}`` (``{index:03d}``); ``{stem.x}`` or
+    ``{index:>99999999}`` would run arbitrary formatting on a file name."""
     import string
 
     problem = ""
@@ -34,7 +36,8 @@ def _template_parts(template: str) -> list[tuple[str, str | None]]:
     for _, field, spec, conversion in parts:
         if field is None:
             continue
-        if field not in TEMPLATE_FIELDS or spec or conversion:
+        padded = field == "index" and re.fullmatch(r"0?[1-9]d?", spec or "") is not None
+        if field not in TEMPLATE_FIELDS or (spec and not padded) or conversion:
             shown = "{" + field + (f"!{conversion}" if conversion else "")
             problem = f"unknown field {shown + (':' + spec if spec else '') + '}'}"
             break
@@ -43,7 +46,7 @@ def _template_parts(template: str) -> list[tuple[str, str | None]]:
             f"`template` {template!r} is not a valid name template ({problem}); "
             "its fields are {stem}, {what}, {ext}, {index}"
         )
-    return [(literal, field) for literal, field, _, _ in parts]
+    return [(literal, field, spec or "") for literal, field, spec, _ in parts]
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,11 @@ class OutputPlan:
             "stem": src.stem,
             "what": what,
             "ext": WRITE_FORMATS[fmt][0].lstrip("."),
-            "index": str(index + 1),
+            "index": index + 1,
         }
         name = "".join(
-            literal + (fields[field] if field is not None else "")
-            for literal, field in _template_parts(self.template)
+            literal + (format(fields[field], spec) if field is not None else "")
+            for literal, field, spec in _template_parts(self.template)
         )
         if not name or name.strip(".") == "" or "/" in name or os.sep in name:
             raise UsageError(f"`template` {self.template!r} gives a bad file name {name!r}")
