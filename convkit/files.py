@@ -40,14 +40,21 @@ def atomic_path(path: Path, *, suffix: str = ".part") -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImageWriteError(
-            f"cannot write: folder {str(folder)!r} does not exist", path=str(path)
-        )
-    if path.is_dir():
-        raise ImageWriteError("cannot write: is a directory", path=str(path))
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=suffix)
+        if not folder.is_dir():
+            raise ImageWriteError(
+                f"cannot write: folder {str(folder)!r} does not exist", path=str(path)
+            )
+        if path.is_dir():
+            raise ImageWriteError("cannot write: is a directory", path=str(path))
+    except (OSError, ValueError) as exc:
+        reason = os_error_reason(exc) if isinstance(exc, OSError) else "not a valid file name"
+        raise ImageWriteError(f"cannot write: {reason}", path=str(path)) from None
+    try:
+        # The temporary name is the target's, shortened so that a target name near the
+        # file system's limit (255 bytes) still leaves room for the prefix and suffix.
+        stem = path.name.encode()[:120].decode(errors="ignore")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=suffix)
         os.close(fd)
     except OSError as exc:
         raise ImageWriteError(f"cannot write: {os_error_reason(exc)}", path=str(path)) from None

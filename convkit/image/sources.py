@@ -99,7 +99,10 @@ def collect_sources(paths: Sequence[str], *, recursive: bool = False) -> Collect
     seen: set[str] = set()
 
     def add(src: Source) -> None:
-        key = str(src.path.resolve()) if src.path is not None else src.display
+        try:
+            key = str(src.path.resolve()) if src.path is not None else src.display
+        except (OSError, RuntimeError):
+            key = src.display
         if key not in seen:
             seen.add(key)
             out.sources.append(src)
@@ -109,20 +112,51 @@ def collect_sources(paths: Sequence[str], *, recursive: bool = False) -> Collect
             add(Source(STDIN, None, Path("stdin")))
             continue
         path = Path(raw)
-        if path.is_dir():
+        kind, problem = file_kind(path)
+        if kind == "dir":
             _scan_dir(path, recursive, add, out.notes)
-        elif path.exists():
+        elif kind == "file":
             add(Source(raw, path, Path(path.name)))
+        elif kind == "other":
+            out.sources.append(Source(raw, None, Path(path.name), problem))
         elif _has_glob(raw):
             matches = sorted(glob.glob(raw, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
+            files = [Path(m) for m in matches if file_kind(Path(m))[0] == "file"]
             if not files:
                 out.sources.append(Source(raw, None, Path(raw), "no files match this pattern"))
             for match in files:
                 add(Source(str(match), match, Path(match.name)))
         else:
-            out.sources.append(Source(raw, None, Path(path.name), "no such file or directory"))
+            out.sources.append(Source(raw, None, Path(path.name), problem))
     return out
+
+
+def file_kind(path: Path) -> tuple[str, str]:
+    """``("file" | "dir" | "other" | "missing", problem)`` without following a path into an
+    error: only regular files are inputs (a named pipe or a device would block or never
+    end; stdin is ``-``), and an over-long or unreadable path is a problem, not a crash."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing", "no such file or directory"
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return "missing", "file name too long"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "other", "permission denied"
+        if exc.errno == errno.ENOTDIR:
+            return "missing", "no such file or directory"
+        return "other", exc.strerror or str(exc)
+    except ValueError:  # an embedded null byte
+        return "missing", "not a valid file name"
+    if stat.S_ISDIR(mode):
+        return "dir", ""
+    if stat.S_ISREG(mode):
+        return "file", ""
+    return "other", "not a regular file (a pipe, a device or a socket); give stdin as -"
 
 
 def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
@@ -133,7 +167,12 @@ def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             walked.extend(Path(folder) / f for f in sorted(files))
     else:
-        walked = sorted(p for p in root.iterdir() if p.is_file())
+        try:
+            walked = sorted(root.iterdir())
+        except OSError as exc:
+            notes.append(f"{root}: cannot list the folder ({exc.strerror or exc})")
+            return
+    walked = [p for p in walked if file_kind(p)[0] == "file"]
     found = 0
     for file in walked:
         if file.name.startswith("."):
