@@ -238,7 +238,28 @@ def test_spec_file_errors_name_the_file(run_main, tmp_path):
     message = error(run_main, "-i", 28, "--spec", path)
     assert message.startswith(f"{path}: line 3, column 11: Dense has no argument 'activaton'")
     message = error(run_main, "-i", 28, "--spec", tmp_path / "missing.txt")
-    assert message.strip() == f"{tmp_path / 'missing.txt'}: no such spec file"
+    assert message.strip() == f"--spec {tmp_path / 'missing.txt'}: no such spec file"
+
+
+def test_spec_option_takes_text_like_run(cli_runner):
+    data = json.loads(
+        invoke(cli_runner, "-i", 28, "--spec", "conv2d(4, 3) flatten", "--json").stdout
+    )
+    assert [layer["output_shape"] for layer in data["layers"]] == [[26, 26, 4], [2704]]
+
+
+def test_spec_arguments_are_not_taken_for_flags(run_main):
+    # shape-calc has --filters and --padding; the spec's own arguments are not those flags
+    message = error(run_main, "-i", 7, "conv2d(0, 3)")
+    assert (
+        message.split("\n")[0]
+        == "column 8: filters must be a positive integer. Received: filters=0"
+    )
+    message = error(run_main, "-i", 7, "conv2dtranspose(1, 3, strides=2, output_padding=2)")
+    assert message.split("\n")[0] == (
+        "column 1: layer 1 (conv2d_transpose, Conv2DTranspose): output_padding must be "
+        "strictly less than strides. Received: output_padding=(2, 2), strides=(2, 2)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -246,22 +267,52 @@ def test_spec_file_errors_name_the_file(run_main, tmp_path):
     [
         (["-i", 10, "-k", 15], r"kernel 15 is larger than the input height 10.*Received"),
         (["-i", 10, "-k", 3, "-s", 2, "-d", 2], r"strides > 1.*dilation_rate > 1"),
-        (["-i", 7, "-k", 3, "-s", 2, "--transpose", "--output-padding", 2], r"output_padding"),
-        (["-i", 7, "-k", 3, "--output-padding", 1], r"--transpose"),
-        (["-i", 7, "-k", 3, "--pool", "--transpose"], r"exclude each other"),
-        (["-i", "abc", "-k", 3], r"--input must be N, HxW or HxWxC.*Received: --input 'abc'"),
-        (["-i", "0x3", "-k", 3], r"--input must be"),
-        (["-i", 7, "-k", "3x"], r"--kernel must be"),
-        (["-i", 7, "-k", 3, "-p", "half"], r"--padding must be valid, same, full"),
+        (
+            ["-i", 7, "-k", 3, "-s", 2, "--transpose", "--output-padding", 2],
+            r"^Conv2DTranspose: --output-padding must be strictly less than --stride\. "
+            r"Received: output_padding=\(2, 2\), strides=\(2, 2\)$",
+        ),
+        (
+            ["-i", 7, "-k", 3, "--output-padding", 1],
+            r"^output padding only applies to a transposed convolution \(--transpose\)\. "
+            r"Received: output_padding=\(1, 1\)$",
+        ),
+        (
+            ["-i", 7, "-k", 3, "--pool", "--transpose"],
+            r"^--pool and --transpose exclude each other: choose one layer kind$",
+        ),
+        (
+            ["-i", "abc", "-k", 3],
+            r"^--input must be N, HxW or HxWxC with positive integers, like 512 or 224x224x3, "
+            r"got 'abc'$",
+        ),
+        (["-i", "0x3", "-k", 3], r"^--input must be N, HxW or HxWxC .*, got '0x3'$"),
+        (
+            ["-i", 7, "-k", "3x"],
+            r"^--kernel must be a positive integer N or a pair AxB, like 3 or 3x5, got '3x'$",
+        ),
+        (
+            ["-i", 7, "-k", 3, "-p", "half"],
+            r"^--padding must be valid, same, full, a number P \(zero padding on each side\) "
+            r"or a pair PHxPW, got 'half'$",
+        ),
         (["-i", "7x7x3", "-c", 2, "-k", 3], r"3 channels but --channels says 2"),
-        (["-i", 7], r"--kernel is missing"),
+        (
+            ["-i", 7],
+            r"^--kernel is missing: one layer needs --input and --kernel \(e\.g\. --input 512 "
+            r"--kernel 15\), or give a layer spec for a stack$",
+        ),
         ([], r"nothing to compute"),
-        (["flatten"], r"--input is missing"),
+        (
+            ["flatten"],
+            r"^--input is missing: the stack needs an input size, e\.g\. --input 224x224x3 "
+            r"\(or start the spec with input\(\(224, 224, 3\)\)\)$",
+        ),
         (["-i", 7, "-k", 3, "conv2d(2, 3)"], r"--kernel describes a single layer"),
         (["-i", 7, "--pool", "-s", 2, "flatten"], r"--stride, --pool describe a single layer"),
         (["-i", 7, "flatten", "--spec", "x.txt"], r"either as an argument or with --spec"),
-        (["-i", 7, "conv2d(8, 3, padding=full)"], r"only in flag mode"),
-        (["-i", 7, "# just a comment"], r"no layers"),
+        (["-i", 7, "conv2d(8, 3, padding=full)"], r"only in shape-calc's flag mode"),
+        (["-i", 7, "# just a comment"], r"^the spec has no layers"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(run_main, args, pattern):

@@ -429,7 +429,8 @@ def test_flag_mode_agrees_with_keras(
             padding=padding,
             dilation=dilation,
             filters=filters,
-            mode=mode,
+            pool=mode == "pool",
+            transpose=mode == "transpose",
             output_padding=output_padding,
         ).result
     except SpecError:

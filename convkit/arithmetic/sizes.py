@@ -1,8 +1,8 @@
 """Sizes written as text: ``"3"``, ``"3x5"``, ``"224x224x3"`` (also ``×``, ``X`` or ``,``).
 
 The one parser of sizes for every command (``--kernel-size 3x5``, ``--resize 512x384``,
-``--input 224x224x3``, ``--image-size 32x32``). Errors name the parameter, in backticks
-(see :mod:`convkit.errors`), and what was received.
+``--input 224x224x3``, ``--image-size 32x32``, ``--padding 1x2``). Errors name the
+parameter, in backticks (see :mod:`convkit.errors`), and what was received.
 """
 
 from __future__ import annotations
@@ -32,6 +32,21 @@ def parse_pair(
     what = "non-negative" if allow_zero else "positive"
     raise UsageError(
         f"`{param}` must be a {what} integer N or a pair AxB, like {example}, got {text!r}"
+    )
+
+
+def parse_padding(text: str, param: str) -> str | int | tuple[int, int]:
+    """``"valid"``, ``"same"`` or ``"full"``; ``"P"`` -> ``P`` zeros on each side;
+    ``"PHxPW"`` -> ``(PH, PW)``, one for the height and one for the width."""
+    word = text.strip().lower()
+    if word in ("valid", "same", "full"):
+        return word
+    numbers = _numbers(text)
+    if numbers is not None and len(numbers) <= 2:
+        return numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+    raise UsageError(
+        f"`{param}` must be valid, same, full, a number P (zero padding on each side) or a "
+        f"pair PHxPW, got {text!r}"
     )
 
 

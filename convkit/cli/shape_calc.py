@@ -1,15 +1,13 @@
 """``convkit shape-calc``: exact CNN shape arithmetic that explains itself.
 
-Parses options, calls :mod:`convkit.arithmetic`, prints. At module level
-it imports only Typer (every convkit command loads this module to register it); the core,
-Rich and json are imported when the command runs, and never OpenCV or TensorFlow.
+Parses options, makes one call into :mod:`convkit.arithmetic` (``analyze_spec`` for a stack
+of layers, ``single_layer`` for one layer from flags), prints. At module level it imports
+only Typer (every convkit command loads this module to register it); the core, Rich and
+json are imported when the command runs, and never NumPy, OpenCV or TensorFlow.
 """
 
 from __future__ import annotations
 
-import re
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,76 +15,12 @@ import typer
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from convkit.arithmetic import shapes
+    from convkit.arithmetic.explain import SingleLayer
+    from convkit.arithmetic.results import ReceptiveField, StackResult
     from convkit.arithmetic.spec import LayerSpec
 
 _LAYER = "Single layer (flags)"
 _STACK = "Stack (layer spec)"
-
-_DIMS = re.compile(r"^\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?(?:[x×X,]\s*(\d+)\s*)?$")
-_PAIR = re.compile(r"^\s*\(?\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?\)?\s*$")
-
-
-def _parse_input(text: str) -> tuple[int, int, int | None]:
-    match = _DIMS.match(text)
-    if (
-        not match
-        or int(match.group(1)) < 1
-        or any(g is not None and int(g) < 1 for g in match.groups())
-    ):
-        raise UsageError(
-            "--input must be N, HxW or HxWxC with positive integers, like 512 or 224x224x3. "
-            f"Received: --input {text!r}"
-        )
-    h = int(match.group(1))
-    w = int(match.group(2)) if match.group(2) else h
-    c = int(match.group(3)) if match.group(3) else None
-    return h, w, c
-
-
-def _parse_pair(text: str, option: str, *, allow_zero: bool = False) -> tuple[int, int]:
-    match = _PAIR.match(text)
-    low = 0 if allow_zero else 1
-    if match:
-        a = int(match.group(1))
-        b = int(match.group(2)) if match.group(2) else a
-        if min(a, b) >= low:
-            return a, b
-    what = "non-negative" if allow_zero else "positive"
-    raise UsageError(
-        f"{option} must be a {what} integer K or a pair KHxKW, like 3 or 3x5. "
-        f"Received: {option} {text!r}"
-    )
-
-
-def _parse_padding(text: str) -> shapes.Padding | tuple[shapes.Padding, shapes.Padding]:
-    word = text.strip().lower()
-    if word in ("valid", "same", "full"):
-        return word
-    match = _PAIR.match(text)
-    if match:
-        a = int(match.group(1))
-        if match.group(2) is None:
-            return a
-        return (a, int(match.group(2)))
-    raise UsageError(
-        "--padding must be valid, same, full, a number P (zero padding on each side) or a "
-        f"pair PHxPW. Received: --padding {text!r}"
-    )
-
-
-def _read_spec(spec_words: list[str] | None, spec_file: Path | None) -> list[LayerSpec] | None:
-    from convkit.arithmetic import spec as spec_lib
-
-    if spec_words and spec_file is not None:
-        raise UsageError("give the layer spec either as an argument or with --spec FILE, not both")
-    if spec_file is not None:
-        if str(spec_file) == "-":
-            return spec_lib.parse_spec(sys.stdin.read(), path="<stdin>")
-        return spec_lib.parse_spec_file(spec_file)
-    if spec_words:
-        return spec_lib.parse_spec(" ".join(spec_words))
-    return None
 
 
 def shape_calc(
@@ -99,7 +33,7 @@ def shape_calc(
             show_default=False,
         ),
     ] = None,
-    input_: Annotated[
+    input_shape: Annotated[
         str | None,
         typer.Option(
             "--input",
@@ -114,13 +48,13 @@ def shape_calc(
             "--channels", "-c", min=1, help="Input channels \\[default: 1].", show_default=False
         ),
     ] = None,
-    spec_file: Annotated[
-        Path | None,
+    spec: Annotated[
+        str | None,
         typer.Option(
             "--spec",
-            help="Read the layers from FILE (one per line, # comments; - for stdin). A first "
-            "line input((H, W, C)) sets the input size when --input is not given.",
-            metavar="FILE",
+            help="The layers: spec text, a FILE of them (one per line, # comments) or - for "
+            "stdin. A first input((H, W, C)) sets the input size when --input is not given.",
+            metavar="TEXT|FILE",
             show_default=False,
             rich_help_panel=_STACK,
         ),
@@ -249,60 +183,53 @@ def shape_calc(
     """
     import json
 
-    from convkit.arithmetic import shapes
+    from convkit.arithmetic.sizes import parse_padding, parse_pair
 
-    layers = _read_spec(spec_words, spec_file)
+    layers = _read_layers(spec_words, spec)
     if layers is not None:
-        flags = {
-            "--kernel": kernel is not None,
-            "--stride": stride is not None,
-            "--padding": padding is not None,
-            "--dilation": dilation is not None,
-            "--filters": filters is not None,
-            "--pool": pool,
-            "--transpose": transpose,
-            "--output-padding": output_padding is not None,
-            "--no-bias": no_bias,
-        }
-        given = [name for name, on in flags.items() if on]
-        if given:
-            raise UsageError(
-                f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a single layer; "
-                "with a layer spec, give those arguments to the layers themselves "
-                "(e.g. conv2d(32, 3, strides=2))"
-            )
-        stack = _analyze(layers, input_, channels)
+        _refuse_layer_flags(
+            {
+                "--kernel": kernel is not None,
+                "--stride": stride is not None,
+                "--padding": padding is not None,
+                "--dilation": dilation is not None,
+                "--filters": filters is not None,
+                "--pool": pool,
+                "--transpose": transpose,
+                "--output-padding": output_padding is not None,
+                "--no-bias": no_bias,
+            }
+        )
+        from convkit.arithmetic.stack import analyze_spec
+
+        stack = analyze_spec(layers, _input_size(input_shape, channels))
         if json_:
             print(json.dumps(stack.to_json(), indent=2))
         else:
             _print_stack(stack)
         return
 
-    if input_ is None:
+    if input_shape is None:
         raise UsageError(
             "nothing to compute: give --input and --kernel for one layer, or a layer spec "
             '("conv2d(32, 3) maxpool2d(2) flatten dense(10)") or --spec FILE for a stack; '
             "see convkit shape-calc --help"
         )
-    if kernel is None and not pool:
-        raise UsageError(
-            "--kernel is missing: one layer needs --input and --kernel (e.g. --input 512 "
-            "--kernel 15), or give a layer spec for a stack"
-        )
-    if pool and transpose:
-        raise UsageError("--pool and --transpose exclude each other: choose one layer kind")
-    h, w, c = _input_shape(input_, channels)
-    layer = shapes.single_layer(
-        (h, w, c),
-        _parse_pair(kernel, "--kernel") if kernel is not None else 2,
-        stride=None if stride is None else _parse_pair(stride, "--stride"),
-        padding="valid" if padding is None else _parse_padding(padding),
-        dilation=1 if dilation is None else _parse_pair(dilation, "--dilation"),
+    from convkit.arithmetic.explain import single_layer
+
+    size = _input_size(input_shape, channels)
+    layer = single_layer(
+        size,
+        None if kernel is None else parse_pair(kernel, "kernel"),
+        stride=None if stride is None else parse_pair(stride, "stride"),
+        padding="valid" if padding is None else parse_padding(padding, "padding"),
+        dilation=1 if dilation is None else parse_pair(dilation, "dilation"),
         filters=1 if filters is None else filters,
-        mode="pool" if pool else "transpose" if transpose else "conv",
+        pool=pool,
+        transpose=transpose,
         output_padding=None
         if output_padding is None
-        else _parse_pair(output_padding, "--output-padding", allow_zero=True),
+        else parse_pair(output_padding, "output_padding", allow_zero=True),
         use_bias=not no_bias,
     )
     if json_:
@@ -311,153 +238,121 @@ def shape_calc(
         _print_single(layer)
 
 
-def _input_shape(input_: str, channels: int | None) -> tuple[int, int, int]:
-    h, w, c = _parse_input(input_)
+def _read_layers(spec_words: list[str] | None, spec: str | None) -> list[LayerSpec] | None:
+    """The layers of the positional spec words or of ``--spec`` (text, a file, or ``-``)."""
+    if spec_words and spec is not None:
+        raise UsageError("give the layer spec either as an argument or with --spec, not both")
+    if spec is not None:
+        from convkit.arithmetic.spec_source import read_spec
+
+        return read_spec(spec, param="spec").layers
+    if spec_words:
+        from convkit.arithmetic.spec import parse_spec
+
+        return parse_spec(" ".join(spec_words))
+    return None
+
+
+def _refuse_layer_flags(flags: dict[str, bool]) -> None:
+    given = [name for name, on in flags.items() if on]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a single layer; "
+            "with a layer spec, give those arguments to the layers themselves "
+            "(e.g. conv2d(32, 3, strides=2))"
+        )
+
+
+def _input_size(text: str | None, channels: int | None) -> tuple[int | None, ...] | None:
+    """``--input`` and ``--channels`` as one ``(H, W, C)``; what neither gives is None (the
+    core takes it from the spec's input layer, or 1 channel)."""
+    from convkit.arithmetic.sizes import parse_dims
+
+    if text is None:
+        return None if channels is None else (None, None, channels)
+    h, w, c = parse_dims(text, "input_shape")
     if c is not None and channels is not None and c != channels:
         raise UsageError(
-            f"--input {input_} has {c} channels but --channels says {channels}. "
-            f"Received: --input {input_!r}, --channels {channels}"
+            f"--input {text} has {c} channels but --channels says {channels}. "
+            f"Received: --input {text!r}, --channels {channels}"
         )
-    return h, w, c if c is not None else channels if channels is not None else 1
-
-
-def _analyze(
-    layers: list[LayerSpec], input_: str | None, channels: int | None
-) -> shapes.StackResult:
-    declared = layers[0].kwargs["shape"] if layers and layers[0].type == "InputLayer" else None
-    if input_ is not None:
-        h, w, c = _parse_input(input_)
-        if c is None:
-            c = channels if channels is not None else declared[2] if declared else 1
-        elif channels is not None and channels != c:
-            raise UsageError(
-                f"--input {input_} has {c} channels but --channels says {channels}. "
-                f"Received: --input {input_!r}, --channels {channels}"
-            )
-        input_shape: tuple[int, int, int] | None = (h, w, c)
-    elif declared is not None:
-        input_shape = None
-        if channels is not None and channels != declared[2]:
-            input_shape = (declared[0], declared[1], channels)
-    else:
-        raise UsageError(
-            "--input is missing: the stack needs an input size, e.g. --input 224x224x3 "
-            "(or start the spec with input((224, 224, 3)))"
-        )
-    from convkit.arithmetic import shapes
-
-    try:
-        return shapes.analyze_stack(layers, input_shape)
-    except shapes.LayerError as exc:
-        raise layers[exc.index].error(exc.message) from None
+    return h, w, c if c is not None else channels
 
 
 # --------------------------------------------------------------------------- printing
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(str(v) for v in shape)
+def _rf_text(rf: ReceptiveField | None, *, global_: bool) -> tuple[str, str]:
+    from convkit.arithmetic.formatting import format_rf
 
-
-def _rf_text(rf: shapes.ReceptiveField | None, *, global_: bool) -> str:
     if rf is None:
-        return "global" if global_ else "—"
-
-    def frac(v) -> str:
-        return str(v.numerator) if v.denominator == 1 else f"{float(v):.3g}"
-
-    size = [frac(v) for v in rf.size]
-    jump = [frac(v) for v in rf.jump]
-    size_text = size[0] if size[0] == size[1] else "×".join(size)
-    jump_text = jump[0] if jump[0] == jump[1] else "×".join(jump)
-    return f"{size_text} / {jump_text}"
+        return ("global" if global_ else "—"), ""
+    return format_rf(rf.size), format_rf(rf.jump)
 
 
-def _console(min_width: int = 0):
-    """A stdout console. When stdout is not a terminal (a file, a pipe, CI), it is made as
-    wide as the output needs (``min_width``) instead of Rich's 80 columns, so nothing wraps
-    or is cut."""
-    from rich.console import Console
-
-    console = Console(highlight=False, markup=False, emoji=False)
-    if not console.is_terminal and min_width > console.width:
-        console = Console(highlight=False, markup=False, emoji=False, width=min_width)
-    return console
-
-
-def _table_width(rows: list[tuple[str, ...]]) -> int:
-    """Columns as wide as their longest cell, padded, plus the separators between them."""
-    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
-    return sum(widths) + 3 * len(widths)
-
-
-def _print_stack(stack: shapes.StackResult) -> None:
+def _print_stack(stack: StackResult) -> None:
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    from convkit.arithmetic import shapes
+    from convkit.arithmetic.formatting import format_bytes, format_count, format_shape
+    from convkit.cli.report import print_table
 
     header = ("Layer", "Output shape", "Params", "Non-trainable", "MACs", "RF / jump", "Memory")
     footer = (
         "Total",
-        _shape(stack.output_shape),
+        format_shape(stack.output_shape),
         f"{stack.total_params:,}",
         _blank0(stack.non_trainable_params),
-        shapes.format_count(stack.total_macs),
+        format_count(stack.total_macs),
         "",
-        shapes.format_bytes(stack.activation_bytes),
+        format_bytes(stack.activation_bytes),
     )
     rows = [
         (
             "input",
-            _shape(stack.input_shape),
+            format_shape(stack.input_shape),
             "",
             "",
             "",
             "1 / 1",
-            shapes.format_bytes(4 * _prod(stack.input_shape)),
+            format_bytes(stack.input_bytes),
         )
     ]
     for layer in stack.layers:
         label = f"{layer.name} ({layer.type}"
         label += f", {layer.activation})" if layer.activation else ")"
+        size, jump = _rf_text(layer.receptive_field, global_=layer.type.startswith("Global"))
         rows.append(
             (
                 label,
-                _shape(layer.output_shape),
+                format_shape(layer.output_shape),
                 f"{layer.params:,}",
                 _blank0(layer.non_trainable_params),
-                shapes.format_count(layer.macs) if layer.macs else "",
-                _rf_text(layer.receptive_field, global_=layer.type.startswith("Global")),
-                shapes.format_bytes(layer.activation_bytes),
+                format_count(layer.macs) if layer.macs else "",
+                f"{size} / {jump}" if jump else size,
+                format_bytes(layer.activation_bytes),
             )
         )
     table = Table(box=box.SIMPLE_HEAD, show_footer=True, footer_style="bold", pad_edge=False)
     for i, (title, foot) in enumerate(zip(header, footer, strict=True)):
         if i == 0:
-            table.add_column(title, footer=foot, overflow="fold")
+            table.add_column(title, footer=Text(foot), overflow="fold")
         elif i == 1:
-            table.add_column(title, footer=foot, no_wrap=True)
+            table.add_column(title, footer=Text(foot), no_wrap=True)
         else:
-            table.add_column(title, footer=foot, justify="right", no_wrap=True)
+            table.add_column(title, footer=Text(foot), justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
-    console = _console(_table_width([header, footer, *rows]))
-    console.print(table)
-    console.print(
-        f"Total params: {stack.total_params:,} ({shapes.format_bytes(4 * stack.total_params)} "
-        f"float32) · trainable {stack.trainable_params:,} · non-trainable "
-        f"{stack.non_trainable_params:,}",
-        soft_wrap=True,
+        table.add_row(*map(Text, row))
+    print_table(table)
+    print(
+        f"Total params: {stack.total_params:,} ({format_bytes(stack.param_bytes)} float32) · "
+        f"trainable {stack.trainable_params:,} · non-trainable {stack.non_trainable_params:,}"
     )
-    console.print(
-        f"Total MACs: {stack.total_macs:,} ({shapes.format_count(stack.total_macs)}) per image",
-        soft_wrap=True,
-    )
-    console.print(
-        f"Activation memory: {shapes.format_bytes(stack.activation_bytes)} per image "
-        "(float32, all layer outputs)",
-        soft_wrap=True,
+    print(f"Total MACs: {stack.total_macs:,} ({format_count(stack.total_macs)}) per image")
+    print(
+        f"Activation memory: {format_bytes(stack.activation_bytes)} per image "
+        "(float32, all layer outputs)"
     )
 
 
@@ -465,17 +360,12 @@ def _blank0(n: int) -> str:
     return f"{n:,}" if n else ""
 
 
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for v in shape:
-        n *= v
-    return n
-
-
-def _print_single(layer: shapes.SingleLayer) -> None:
+def _print_single(layer: SingleLayer) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    from convkit.arithmetic import shapes
+    from convkit.arithmetic.formatting import format_bytes, format_shape
+    from convkit.cli.report import print_table
 
     r = layer.result
     rows: list[tuple[str, str]] = []
@@ -486,14 +376,13 @@ def _print_single(layer: shapes.SingleLayer) -> None:
         rows += [("", note) for note in axis.notes]
     rows.append(("parameters", layer.params_formula))
     rows.append(("MACs", layer.macs_formula))
-    rf = _rf_text(r.receptive_field, global_=False).split(" / ")
-    rows.append(("receptive field", f"{rf[0]} (jump {rf[1]})"))
-    values = _prod(r.output_shape)
+    size, jump = _rf_text(r.receptive_field, global_=False)
+    rows.append(("receptive field", f"{size} (jump {jump})"))
     rows.append(
         (
             "activations",
-            f"{_shape(r.output_shape)} = {values:,} values = "
-            f"{shapes.format_bytes(values * 4)} (float32)",
+            f"{format_shape(r.output_shape)} = {r.activation_values:,} values = "
+            f"{format_bytes(r.activation_bytes)} (float32)",
         )
     )
     rows += [("note", note) for note in layer.notes]
@@ -501,12 +390,11 @@ def _print_single(layer: shapes.SingleLayer) -> None:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     for row in rows:
-        grid.add_row(*row)
-    console = _console(_table_width(rows))
-    console.print(f"{r.type}: {_shape(r.input_shape)} → {_shape(r.output_shape)}", soft_wrap=True)
-    console.print(layer.description, soft_wrap=True)
-    console.print()
-    console.print(grid)
+        grid.add_row(*map(Text, row))
+    print(f"{r.type}: {format_shape(r.input_shape)} → {format_shape(r.output_shape)}")
+    print(layer.description)
+    print()
+    print_table(grid)
 
 
 __all__ = ["shape_calc"]

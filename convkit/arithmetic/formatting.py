@@ -1,0 +1,58 @@
+"""Numbers, sizes and shapes as ``shape-calc`` writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+from convkit.arithmetic.formulas import Padding
+
+__all__ = [
+    "format_bytes",
+    "format_count",
+    "format_dims",
+    "format_padding",
+    "format_rf",
+    "format_shape",
+]
+
+
+def format_bytes(n: int) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_count(n: int) -> str:
+    """``15_470_264_320`` -> ``"15.47 G"``; small numbers stay exact."""
+    for size, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """``(224, 224, 3)`` -> ``"224×224×3"``."""
+    return "×".join(str(v) for v in shape)
+
+
+def format_dims(pair: Sequence[object]) -> str:
+    """A (height, width) pair: ``"3"`` when both are equal, else ``"3x5"``."""
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def format_padding(padding: Padding) -> str:
+    """``"same"``, ``2`` or ``(1, 2)`` -> ``"same"``, ``"2"``, ``"1x2"``."""
+    if isinstance(padding, (str, int)):
+        return str(padding)
+    return f"{padding[0]}x{padding[1]}"
+
+
+def format_rf(values: Sequence[Fraction]) -> str:
+    """A receptive-field size or jump of (height, width): ``"3"``, ``"0.5"`` or ``"3×5"``."""
+    texts = [str(v.numerator) if v.denominator == 1 else f"{float(v):.3g}" for v in values]
+    return texts[0] if texts[0] == texts[1] else "×".join(texts)
