@@ -27,13 +27,15 @@ def import_cv2(max_pixels: int = DEFAULT_MAX_PIXELS):
 
     Thread-safe enough: a second import in a racing thread returns the same module.
 
-    OpenCV has its own decoder limit (2**30 pixels), read once at first use; raise it when
-    the user's limit is higher so that ``max_pixels`` really is the limit.
+    OpenCV has its own decoder limit (2**30 pixels by default), read once, when the library
+    loads. It is set here to ``max_pixels`` before that happens, so that the limit holds
+    twice: convkit reads the size from the header before decoding, and a header it misreads
+    is still refused by the decoder itself. The image commands decode before any other
+    OpenCV call, so the first import sees the run's limit.
     """
     global _CV2
     if _CV2 is None:
-        if max_pixels > 1 << 30:
-            os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_pixels))
+        os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(max_pixels)
         # OpenCV logs its own warnings ("PNG input buffer is incomplete") on stderr; convkit
         # reports every failure itself in one line, so keep OpenCV quiet unless debugging.
         if not debug_enabled():

@@ -90,6 +90,12 @@ def decode_image(
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE" in str(exc):  # the decoder's own limit (see heavy.import_cv2)
+            raise ImageTooLargeError(
+                f"image too large: the decoder refused it, over the limit of "
+                f"{max_pixels:,} pixels (raise it with `max_pixels`)",
+                path=name,
+            ) from None
         raise ImageReadError(f"cannot decode: {_cv_reason(exc)}", path=name) from None
     if image is None:
         if kind is None:
