@@ -229,8 +229,9 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     kind = "colour, RGB" if network.color else "gray"
     title = f"Model for a {shape_text(extractor.summary_input_shape, '×')} input ({kind})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("Layer", "Type", "Output shape"):
-        table.add_column(column)
+    table.add_column("Layer")
+    table.add_column("Type")
+    table.add_column("Output shape")
     table.add_column("Params", justify="right")
     table.add_column("Maps written", justify="left")
     outputs = set(network.outputs)
@@ -246,7 +247,7 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     table.caption = f"{sum(r[3] for r in rows):,} parameters"
     table.caption_justify = "left"
     report.print_table(table, stderr=True)
-    print(f"spec: {network.spec_text}", file=sys.stderr, flush=True)
+    print(f"spec: {report.printable(network.spec_text)}", file=sys.stderr, flush=True)
 
 
 def _show_tf_logs() -> None:

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convkit.arithmetic.sizes import parse_pair
+from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation, parse_spec
+from convkit.arithmetic.spec_source import read_spec
 from convkit.defaults import KERAS_PADDINGS, POOL_MODES
 from convkit.errors import UsageError, check_choice
+from convkit.nn.models import split_input
 from convkit.nn.network import Network, network_from_spec
 from convkit.nn.text import pair_text, plural
 from convkit.nn.weights import FilterWeights, filter_weights
@@ -110,9 +113,6 @@ def spec_network(
     ``weights`` set the filters of the first ``Conv2D`` layer, the others keep Keras's
     random weights (``seed``).
     """
-    from convkit.arithmetic.spec_source import read_spec
-    from convkit.nn.models import split_input
-
     if not spec:
         raise UsageError(
             'give the layers with `spec`, e.g. `spec` "conv2d(8, 3) relu maxpool2d(2)" '
@@ -135,8 +135,6 @@ def spec_network(
 
 
 def _network(text: str, **kwargs) -> Network:
-    from convkit.arithmetic.spec import parse_spec
-
     return network_from_spec(parse_spec(text), spec_text=text, **kwargs)
 
 
@@ -160,8 +158,6 @@ def _padding(value: str) -> str:
 def _activation(name: str | None) -> str | None:
     """Keras's spelling of ``name``; refused when unknown or ``linear`` (which changes
     nothing: its maps would be the convolution's own)."""
-    from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation
-
     if name is None:
         return None
     canonical = canonical_activation(name)

@@ -1,9 +1,9 @@
 """Keras models built from the layer-spec language (:mod:`convkit.arithmetic.spec`).
 
 TensorFlow is imported through :func:`convkit.heavy.import_keras` the first time a Keras
-command runs, never when convkit is imported: ``shape-calc`` and the OpenCV commands do not pay its
-seconds of start-up. Shapes are channels-last, ``(H, W, C)`` without the batch dimension,
-as everywhere in convkit.
+command runs, never when convkit is imported: ``shape-calc`` and the OpenCV commands do not
+pay its seconds of start-up. Shapes are channels-last, ``(H, W, C)`` without the batch
+dimension, as everywhere in convkit.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from convkit.arithmetic.shapes import analyze_stack
 from convkit.errors import LayerError, SpecError, UsageError
+from convkit.nn.models import split_input
 from convkit.nn.text import describe_layer
 from convkit.nn.weights import FilterWeights, check_weights
 
@@ -136,8 +137,6 @@ def network_from_spec(
     must fit it (kernel size, filters, input channels). Problems are
     :class:`~convkit.errors.SpecError` / :class:`~convkit.errors.UsageError`.
     """
-    from convkit.nn.models import split_input
-
     declared, body = split_input(layers)
     channels, input_hw = _input_of(declared, layers, color)
     if not body:
