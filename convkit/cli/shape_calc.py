@@ -23,129 +23,158 @@ _LAYER = "Single layer (flags)"
 _STACK = "Stack (layer spec)"
 
 
+_SpecWords = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[SPEC]...",
+        help='Layers in the layer-spec language, e.g. "conv2d(32, 3) maxpool2d(2) '
+        'flatten dense(10)" (quote it for the shell).',
+        show_default=False,
+    ),
+]
+
+_InputSize = Annotated[
+    str | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Input size: N (NxN), HxW or HxWxC. Channels default to 1 (or --channels).",
+        show_default=False,
+    ),
+]
+
+_Channels = Annotated[
+    int | None,
+    typer.Option(
+        "--channels", "-c", min=1, help="Input channels \\[default: 1].", show_default=False
+    ),
+]
+
+_Spec = Annotated[
+    str | None,
+    typer.Option(
+        "--spec",
+        help="The layers: spec text, a FILE of them (one per line, # comments) or - for "
+        "stdin. A first input((H, W, C)) sets the input size when --input is not given.",
+        metavar="TEXT|FILE",
+        show_default=False,
+        rich_help_panel=_STACK,
+    ),
+]
+
+_Kernel = Annotated[
+    str | None,
+    typer.Option(
+        "--kernel",
+        "-k",
+        help="Kernel (or pooling window) size: K or KHxKW.",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_Stride = Annotated[
+    str | None,
+    typer.Option(
+        "--stride",
+        "-s",
+        help="Stride: S or SHxSW \\[default: 1; the window with --pool].",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_PaddingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--padding",
+        "-p",
+        help="valid, same (Keras: output ⌈n/s⌉), full (k−1 on each side), a number P of "
+        "zeros on each side, or a pair PHxPW \\[default: valid = 0].",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_Dilation = Annotated[
+    str | None,
+    typer.Option(
+        "--dilation",
+        "-d",
+        help="Dilation rate: D or DHxDW \\[default: 1].",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_Filters = Annotated[
+    int | None,
+    typer.Option(
+        "--filters",
+        "-f",
+        min=1,
+        help="Output channels (filters) \\[default: 1].",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_Pool = Annotated[
+    bool,
+    typer.Option(
+        "--pool",
+        help="A pooling window (no parameters; stride defaults to the window, as in Keras).",
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_Transpose = Annotated[
+    bool,
+    typer.Option(
+        "--transpose",
+        help="A transposed convolution (Keras's Conv2DTranspose output rule).",
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_OutputPadding = Annotated[
+    str | None,
+    typer.Option(
+        "--output-padding",
+        help="Output padding of --transpose: A or AHxAW (each < stride).",
+        show_default=False,
+        rich_help_panel=_LAYER,
+    ),
+]
+
+_NoBias = Annotated[
+    bool,
+    typer.Option(
+        "--no-bias", help="No bias term (Keras's use_bias=False).", rich_help_panel=_LAYER
+    ),
+]
+
+_Json = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON object on stdout instead of the table."),
+]
+
+
 def shape_calc(
-    spec_words: Annotated[
-        list[str] | None,
-        typer.Argument(
-            metavar="[SPEC]...",
-            help='Layers in the layer-spec language, e.g. "conv2d(32, 3) maxpool2d(2) '
-            'flatten dense(10)" (quote it for the shell).',
-            show_default=False,
-        ),
-    ] = None,
-    input_shape: Annotated[
-        str | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="Input size: N (NxN), HxW or HxWxC. Channels default to 1 (or --channels).",
-            show_default=False,
-        ),
-    ] = None,
-    channels: Annotated[
-        int | None,
-        typer.Option(
-            "--channels", "-c", min=1, help="Input channels \\[default: 1].", show_default=False
-        ),
-    ] = None,
-    spec: Annotated[
-        str | None,
-        typer.Option(
-            "--spec",
-            help="The layers: spec text, a FILE of them (one per line, # comments) or - for "
-            "stdin. A first input((H, W, C)) sets the input size when --input is not given.",
-            metavar="TEXT|FILE",
-            show_default=False,
-            rich_help_panel=_STACK,
-        ),
-    ] = None,
-    kernel: Annotated[
-        str | None,
-        typer.Option(
-            "--kernel",
-            "-k",
-            help="Kernel (or pooling window) size: K or KHxKW.",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    stride: Annotated[
-        str | None,
-        typer.Option(
-            "--stride",
-            "-s",
-            help="Stride: S or SHxSW \\[default: 1; the window with --pool].",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    padding: Annotated[
-        str | None,
-        typer.Option(
-            "--padding",
-            "-p",
-            help="valid, same (Keras: output ⌈n/s⌉), full (k−1 on each side), a number P of "
-            "zeros on each side, or a pair PHxPW \\[default: valid = 0].",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    dilation: Annotated[
-        str | None,
-        typer.Option(
-            "--dilation",
-            "-d",
-            help="Dilation rate: D or DHxDW \\[default: 1].",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    filters: Annotated[
-        int | None,
-        typer.Option(
-            "--filters",
-            "-f",
-            min=1,
-            help="Output channels (filters) \\[default: 1].",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    pool: Annotated[
-        bool,
-        typer.Option(
-            "--pool",
-            help="A pooling window (no parameters; stride defaults to the window, as in Keras).",
-            rich_help_panel=_LAYER,
-        ),
-    ] = False,
-    transpose: Annotated[
-        bool,
-        typer.Option(
-            "--transpose",
-            help="A transposed convolution (Keras's Conv2DTranspose output rule).",
-            rich_help_panel=_LAYER,
-        ),
-    ] = False,
-    output_padding: Annotated[
-        str | None,
-        typer.Option(
-            "--output-padding",
-            help="Output padding of --transpose: A or AHxAW (each < stride).",
-            show_default=False,
-            rich_help_panel=_LAYER,
-        ),
-    ] = None,
-    no_bias: Annotated[
-        bool,
-        typer.Option(
-            "--no-bias", help="No bias term (Keras's use_bias=False).", rich_help_panel=_LAYER
-        ),
-    ] = False,
-    json_: Annotated[
-        bool,
-        typer.Option("--json", help="Print one JSON object on stdout instead of the table."),
-    ] = False,
+    spec_words: _SpecWords = None,
+    input_shape: _InputSize = None,
+    channels: _Channels = None,
+    spec: _Spec = None,
+    kernel: _Kernel = None,
+    stride: _Stride = None,
+    padding: _PaddingOpt = None,
+    dilation: _Dilation = None,
+    filters: _Filters = None,
+    pool: _Pool = False,
+    transpose: _Transpose = False,
+    output_padding: _OutputPadding = None,
+    no_bias: _NoBias = False,
+    json_: _Json = False,
 ) -> None:
     """Exact output sizes, parameters, MACs and receptive fields of CNN
     layers, as Keras 3 builds them (channels-last), with the formulas.
@@ -181,8 +210,6 @@ def shape_calc(
     receptive field and its step, in input pixels. Memory: each layer's
     float32 output for one image.
     """
-    import json
-
     from convkit.arithmetic.sizes import parse_padding, parse_pair
 
     layers = _read_layers(spec_words, spec)
@@ -204,7 +231,7 @@ def shape_calc(
 
         stack = analyze_spec(layers, _input_size(input_shape, channels))
         if json_:
-            print(json.dumps(stack.to_json(), indent=2))
+            _print_json(stack)
         else:
             _print_stack(stack)
         return
@@ -217,9 +244,8 @@ def shape_calc(
         )
     from convkit.arithmetic.explain import single_layer
 
-    size = _input_size(input_shape, channels)
     layer = single_layer(
-        size,
+        _input_size(input_shape, channels),
         None if kernel is None else parse_pair(kernel, "kernel"),
         stride=None if stride is None else parse_pair(stride, "stride"),
         padding="valid" if padding is None else parse_padding(padding, "padding"),
@@ -233,7 +259,7 @@ def shape_calc(
         use_bias=not no_bias,
     )
     if json_:
-        print(json.dumps(layer.to_stack().to_json(), indent=2))
+        _print_json(layer.to_stack())
     else:
         _print_single(layer)
 
@@ -280,6 +306,12 @@ def _input_size(text: str | None, channels: int | None) -> tuple[int | None, ...
 
 
 # --------------------------------------------------------------------------- printing
+
+
+def _print_json(stack: StackResult) -> None:
+    import json
+
+    print(json.dumps(stack.to_json(), indent=2))
 
 
 def _rf_text(rf: ReceptiveField | None, *, global_: bool) -> tuple[str, str]:
