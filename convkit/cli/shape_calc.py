@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from convkit.cli.options import Json
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -154,11 +155,6 @@ _NoBias = Annotated[
     ),
 ]
 
-_Json = Annotated[
-    bool,
-    typer.Option("--json", help="Print one JSON object on stdout instead of the table."),
-]
-
 
 def shape_calc(
     spec_words: _SpecWords = None,
@@ -174,7 +170,7 @@ def shape_calc(
     transpose: _Transpose = False,
     output_padding: _OutputPadding = None,
     no_bias: _NoBias = False,
-    json_: _Json = False,
+    json_: Json = False,
 ) -> None:
     """Exact output sizes, parameters, MACs and receptive fields of CNN
     layers, as Keras 3 builds them (channels-last), with the formulas.
