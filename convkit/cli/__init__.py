@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 PARAMETER_ALIASES: dict[str, dict[str, str]] = {
     "*": {"template": "name"},
     "grayscale": {"size": "resize"},
+    "run": {"outputs": "layers"},
 }
 
 # Options of the top-level `convkit` itself, which may stand before a command's name.
@@ -171,6 +172,42 @@ def _interrupted_exit(signum: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        _end(exc.code)
+        raise
+    _end(0)
+
+
+def _can_exit_fast() -> bool:
+    """True in a real ``convkit`` process (not a test calling main(), not a library user)
+    that has loaded TensorFlow: tearing it down takes most of a second and produces
+    nothing, so such a process ends at once when its work is written and flushed."""
+    if report.debug_enabled() or "tensorflow" not in sys.modules:
+        return False
+    if sys.stdout is not sys.__stdout__:
+        return False
+    main_module = sys.modules.get("__main__")
+    main_spec = getattr(main_module, "__spec__", None)
+    from_module = main_spec is not None and main_spec.name == "convkit.__main__"
+    from_script = bool(sys.argv) and os.path.basename(sys.argv[0]) == "convkit"
+    return from_module or from_script
+
+
+def _end(code: int | str | None) -> None:
+    """Every run ends here: with TensorFlow loaded, flush and leave without its teardown."""
+    if not _can_exit_fast():
+        return
+    for stream in (sys.stdout, sys.stderr, sys.__stderr__):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
+
+
+def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" in args:
         os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run

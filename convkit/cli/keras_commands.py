@@ -35,7 +35,6 @@ from convkit.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from convkit.engine.executor import BatchReport
     from convkit.nn.extractor import FeatureExtractor
     from convkit.nn.network import Network
     from convkit.nn.render import RenderOptions
@@ -205,7 +204,7 @@ def _extract(network: Network, shared: _Shared) -> None:
             on_model=None if shared.quiet else on_model,
             verbose=shared.verbose,
         )
-    _finish(result, quiet=shared.quiet)
+    finish_batch(result, quiet=shared.quiet)
 
 
 def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
@@ -260,42 +259,6 @@ def _show_tf_logs() -> None:
         os.dup2(sys.stderr.fileno(), 2)
     except (OSError, ValueError, AttributeError):
         pass
-
-
-def _can_exit_fast() -> bool:
-    """True in a real ``convkit`` process (not a test calling main(), not a library user).
-
-    Such a process skips the interpreter's shutdown once its work is written and flushed:
-    tearing down TensorFlow takes most of a second and produces nothing.
-    """
-    if report.debug_enabled() or "tensorflow" not in sys.modules:
-        return False
-    if sys.stdout is not sys.__stdout__:
-        return False
-    main = sys.modules.get("__main__")
-    main_spec = getattr(main, "__spec__", None)
-    from_module = main_spec is not None and main_spec.name == "convkit.__main__"
-    from_script = Path(sys.argv[0]).name == "convkit" if sys.argv else False
-    return from_module or from_script
-
-
-def _finish(result: BatchReport, *, quiet: bool) -> None:
-    """The closing summary and exit code of :func:`convkit.cli.common.finish_batch`; a
-    process that loaded TensorFlow then ends at once (see :func:`_can_exit_fast`)."""
-    code = 0
-    try:
-        finish_batch(result, quiet=quiet)
-    except typer.Exit as stop:
-        code = stop.exit_code
-    if _can_exit_fast():
-        for stream in (sys.stdout, sys.stderr, sys.__stderr__):
-            try:
-                stream.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
-        os._exit(code)
-    if code:
-        raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- conv

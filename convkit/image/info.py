@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-_CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
-
-
-def to_rgb_order(image: np.ndarray) -> np.ndarray:
-    """View an OpenCV-ordered array (gray, BGR, BGRA) as (H, W, C) in RGB(A) order."""
-    if image.ndim == 2:
-        return image[:, :, np.newaxis]
-    if image.shape[2] == 3:
-        return image[:, :, ::-1]
-    return image[:, :, [2, 1, 0, 3]]
+from convkit.image.ops import CHANNEL_NAMES, to_rgb
 
 
 def image_info(image: np.ndarray, *, name: str) -> dict:
@@ -22,9 +13,9 @@ def image_info(image: np.ndarray, *, name: str) -> dict:
     ``shape`` is (H, W, C) with C = 1 for gray; ``first_pixel`` and ``channels`` are in RGB(A)
     order; ``gray_length`` is the length of the flattened grayscale array (H * W).
     """
-    rgb = to_rgb_order(image)
+    rgb = to_rgb(image)
     height, width, nchan = rgb.shape
-    names = _CHANNEL_NAMES[nchan]
+    names = CHANNEL_NAMES[nchan]
     channels = []
     for c, cname in enumerate(names):
         plane = rgb[:, :, c]

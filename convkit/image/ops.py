@@ -25,6 +25,20 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, code)
 
 
+CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+"""The names of the channels of :func:`to_rgb`'s result, in its order."""
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """An OpenCV-ordered array (gray, BGR, BGRA) viewed as ``(H, W, C)`` in RGB(A) order
+    (gray: C = 1). A view, no copy: the one place where BGR is turned around."""
+    if image.ndim == 2:
+        return image[:, :, np.newaxis]
+    if image.shape[2] == 3:
+        return image[:, :, ::-1]
+    return image[:, :, [2, 1, 0, 3]]
+
+
 def fit_size(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
     """The largest ``(w, h)`` with the aspect ratio of ``width x height`` inside the box."""
     scale = min(box_width / width, box_height / height)

@@ -21,24 +21,20 @@ import numpy as np
 
 from convkit.errors import UsageError
 
-CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B")}
-"""The names of a model input's channels, in the model's order."""
-
 
 def model_input(image: np.ndarray, channels: int) -> np.ndarray:
     """An OpenCV image as a model's float32 ``(H, W, channels)`` input (see the module).
 
     ``channels`` is 1 (gray) or 3 (RGB).
     """
-    from convkit.image.ops import to_gray
+    from convkit.image.ops import to_gray, to_rgb
 
     if channels == 1:
         return to_gray(image).astype(np.float32)[:, :, np.newaxis]
     if channels == 3:
-        if image.ndim == 2:
-            rgb = np.repeat(image[:, :, np.newaxis], 3, axis=2)
-        else:
-            rgb = image[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
+        rgb = to_rgb(image)[:, :, :3]  # alpha dropped
+        if rgb.shape[2] == 1:
+            rgb = np.repeat(rgb, 3, axis=2)
         return np.ascontiguousarray(rgb, dtype=np.float32)
     raise UsageError(f"`channels` must be 1 (gray) or 3 (colour), got {channels}")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convkit.heavy import import_cv2
-from convkit.nn.inputs import CHANNEL_NAMES
+from convkit.image.ops import CHANNEL_NAMES
 from convkit.nn.text import shape_text
 
 MAX_KERNEL = 15

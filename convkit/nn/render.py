@@ -22,7 +22,7 @@ import numpy as np
 
 from convkit.defaults import RANGE_MODES
 from convkit.errors import check_choice
-from convkit.nn.inputs import CHANNEL_NAMES
+from convkit.image.ops import CHANNEL_NAMES
 from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
