@@ -121,3 +121,81 @@ def save_npy(path: Path, array) -> None:
     np.save(buf, np.asarray(array, dtype=np.float32), allow_pickle=False)
     ensure_folder(path.parent, created_ok=True)
     write_atomic(path, buf.getvalue())
+
+
+NPY_MAX_BYTES = 256 * 1024 * 1024
+"""The largest array :func:`load_npy` loads (kernels and weights are far smaller)."""
+
+
+def load_npy(
+    path: Path,
+    *,
+    max_bytes: int = NPY_MAX_BYTES,
+    ndim: tuple[int, ...] | None = None,
+    error: type[Exception] = ImageWriteError,
+):
+    """Load one plain numeric array from a ``.npy`` file that may be hostile.
+
+    The header is read and checked *before* anything is allocated: the format version, a
+    real numeric dtype (no Python objects, so nothing is unpickled; no complex numbers, no
+    strings), the number of dimensions (``ndim``, when given), and a size of at most
+    ``max_bytes`` that the file really holds (a 192-byte file that claims 100000x100000
+    is refused, not allocated). Then NumPy loads it with ``allow_pickle=False``. Every
+    problem is an ``error`` naming the file.
+    """
+    import numpy as np
+    from numpy.lib import format as npy
+
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            try:
+                version = npy.read_magic(handle)
+                if version == (1, 0):
+                    shape, fortran, dtype = npy.read_array_header_1_0(handle)
+                elif version in ((2, 0), (3, 0)):
+                    shape, fortran, dtype = npy.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(f"unknown .npy version {version}")
+            except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+                raise error(f"not a .npy array file ({_first_line(exc)})", path=name) from None
+            if dtype.hasobject:
+                raise error(
+                    "it holds Python objects (a pickle); convkit loads .npy files with "
+                    "allow_pickle=False",
+                    path=name,
+                )
+            if dtype.kind not in "biuf":
+                raise error(f"expected real numbers, got dtype {dtype}", path=name)
+            if ndim is not None and len(shape) not in ndim:
+                wanted = " or ".join(str(n) for n in ndim)
+                raise error(
+                    f"expected a {wanted}-D array, got {len(shape)} dimensions {tuple(shape)}",
+                    path=name,
+                )
+            count = 1
+            for n in shape:
+                count *= n
+            nbytes = count * dtype.itemsize
+            if nbytes > max_bytes:
+                raise error(
+                    f"the array {tuple(shape)} would take {nbytes:,} bytes, over the limit "
+                    f"of {max_bytes:,}",
+                    path=name,
+                )
+            if size - handle.tell() < nbytes:
+                raise error(
+                    f"truncated: its header announces {nbytes:,} bytes of data, the file "
+                    f"holds {size - handle.tell():,}",
+                    path=name,
+                )
+            handle.seek(0)
+            return np.load(handle, allow_pickle=False)
+    except OSError as exc:
+        raise error(f"cannot read: {os_error_reason(exc)}", path=name) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

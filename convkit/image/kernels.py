@@ -243,18 +243,18 @@ def validate_matrix(rows, *, source: str = "kernel") -> np.ndarray:
     return matrix
 
 
+_MAX_KERNEL_BYTES = 64 * 1024 * 1024  # an 8-byte 2896x2896 kernel: far past any use
+
+
 def load_kernel_file(path: Path) -> np.ndarray:
     """Load a ``.npy`` (no pickles) or text/CSV kernel file."""
     source = str(path)
     if not path.is_file():
         raise KernelError(f"{source}: no such kernel file")
     if path.suffix.lower() == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise KernelError(f"{source}: not a plain numeric .npy file ({exc})") from None
-        except OSError as exc:
-            raise KernelError(f"{source}: cannot read ({exc})") from None
+        from convkit.files import load_npy
+
+        data = load_npy(path, max_bytes=_MAX_KERNEL_BYTES, error=KernelError)
         return validate_matrix(data, source=source)
     try:
         text = path.read_text(encoding="utf-8")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convkit.errors import UsageError
+from convkit.files import load_npy
 from convkit.nn.text import describe_layer, pair_text, plural
 
 if TYPE_CHECKING:
@@ -107,19 +108,7 @@ def load_weights(path: str | Path) -> FilterWeights:
     name = str(path)
     if not path.is_file():
         raise UsageError("no such weights file" if not path.exists() else "not a file", path=name)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        text = str(exc)
-        if "pickle" in text.lower():
-            text = "it holds Python objects (a pickle); convkit loads .npy with allow_pickle=False"
-        raise UsageError(f"not a plain numeric .npy array: {text}", path=name) from None
-    except (OSError, EOFError) as exc:
-        raise UsageError(f"cannot read the weights: {exc}", path=name) from None
-    if not isinstance(data, np.ndarray):
-        raise UsageError("expected one array saved with numpy.save, got an .npz archive", path=name)
-    if data.dtype == object or not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
-        raise UsageError(f"weights must be numbers, got dtype {data.dtype}", path=name)
+    data = load_npy(path, error=UsageError)
     if data.ndim != 4:
         hint = " (a single 2-D kernel goes with `kernel` FILE.npy)" if data.ndim == 2 else ""
         raise UsageError(
