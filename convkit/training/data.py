@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convkit.errors import DataError, UsageError
-from convkit.training.models import shape_text
+from convkit.nn.text import shape_text
 
 
 @dataclass

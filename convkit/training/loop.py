@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from convkit.errors import DataError, ImageSizeError, ModelError
+from convkit.nn.text import shape_text
 from convkit.training.config import TrainConfig
 from convkit.training.data import DataSplit, TrainingData
 from convkit.training.events import StopRequest, TrainingEvents
-from convkit.training.models import build_classifier, compile_model, config_layers, shape_text
+from convkit.training.models import build_classifier, compile_model, config_layers
 from convkit.training.pipeline import eval_dataset, steps_for, train_dataset
 from convkit.training.records import BatchProgress, EpochRecord
 from convkit.training.runfolder import RunState

@@ -12,15 +12,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from convkit.errors import SpecError
+from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
     from convkit.training.config import TrainConfig
-
-
-def shape_text(shape: Sequence[int | None]) -> str:
-    """``(32, 32, 3)`` -> ``"32x32x3"`` (``?`` for an unknown size)."""
-    return "x".join("?" if d is None else str(d) for d in shape)
 
 
 def _is_softmax(spec: LayerSpec) -> bool:
@@ -65,15 +61,11 @@ def check_stack(
 ) -> None:
     """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
     ``image_shape`` images is refused in a fraction of a second, pointing at the layer."""
-    from convkit.arithmetic.shapes import analyze_stack
-    from convkit.errors import LayerError
+    from convkit.arithmetic.stack import analyze_spec
 
     layers = config_layers(config, num_classes)
     check_spec_input(layers, image_shape, images=images)
-    try:
-        analyze_stack(layers, tuple(image_shape))
-    except LayerError as exc:
-        raise layers[exc.index].error(exc.message) from None
+    analyze_spec(layers, tuple(image_shape))
 
 
 def build_classifier(
