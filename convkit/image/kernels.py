@@ -35,6 +35,8 @@ class Kernel:
 
     name: str
     matrix: np.ndarray
+    source: Path | None = None
+    """The file it was read from, if any (no output may overwrite it)."""
 
     @property
     def is_zero_sum(self) -> bool:
@@ -134,7 +136,7 @@ def parse_kernels(arg: str, *, position: int = 1) -> list[Kernel]:
         return [_parametric(key)]
     path = Path(text)
     if path.suffix.lower() in (".npy", ".txt", ".csv") or path.is_file():
-        return [Kernel(_safe_name(path.stem), load_kernel_file(path))]
+        return [Kernel(_safe_name(path.stem), load_kernel_file(path), path)]
     # Preset names have no separators and files were handled above, so anything with
     # ',', ';' or spaces, or a bare number, is meant as a matrix: parse it and name what
     # is wrong with it rather than calling it an unknown name.
@@ -152,7 +154,10 @@ def parse_kernel_args(args: Sequence[str]) -> list[Kernel]:
         raise KernelError("no kernels given")
     kernels = [k for i, arg in enumerate(args, 1) for k in parse_kernels(arg, position=i)]
     names = unique_names([k.name for k in kernels])
-    return [k if k.name == n else Kernel(n, k.matrix) for k, n in zip(kernels, names, strict=True)]
+    return [
+        k if k.name == n else Kernel(n, k.matrix, k.source)
+        for k, n in zip(kernels, names, strict=True)
+    ]
 
 
 def unique_names(names: Sequence[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +166,26 @@ class OutputPlan:
                 )
 
 
+def refuse_overwriting(writes: Iterable[Path], reads: Iterable[tuple[Path, str]]) -> None:
+    """No file written is a file read: every path in ``writes`` is compared with every
+    ``(path, what it is)`` in ``reads`` (kernel files, weights, spec files, input images)
+    by device and inode, up front. A target that does not exist yet cannot be one."""
+    written: dict[tuple[int, int], Path] = {}
+    for path in writes:
+        identity = _file_identity(path)
+        if identity is not None:
+            written[identity] = path
+    if not written:
+        return
+    for path, what in reads:
+        identity = _file_identity(path)
+        if identity is not None and identity in written:
+            raise UsageError(
+                f"{written[identity]}: this output would overwrite the {what} {path} "
+                "(choose another output)"
+            )
+
+
 def _file_identity(path: Path) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
@@ -186,11 +206,32 @@ class RawPlan:
         return self.path.suffix.lower() == ".npy"
 
     def validate(self, n_results: int) -> None:
+        if not self.is_file and self.path.exists() and not self.path.is_dir():
+            raise UsageError(
+                f"`raw` {self.path} is neither a .npy file name nor a folder; give FILE.npy "
+                "or a folder"
+            )
         if self.is_file and n_results != 1:
             raise UsageError(
                 f"`raw` {self.path} names one file, but this run makes {n_results} results; "
                 "give `raw` a folder instead"
             )
+
+    def targets(self, targets: dict, sources: Sequence[Source]) -> dict:
+        """``{(source_index, what): .npy path}`` beside the image targets; two arrays on one
+        path, or an array on an image target or on an input, are refused up front."""
+        paths = {key: self.target(t, key[1], sources[key[0]]) for key, t in targets.items()}
+        images = {os.path.abspath(t.path) for t in targets.values() if t.path is not None}
+        seen: set[str] = set()
+        for path in paths.values():
+            norm = os.path.abspath(path)
+            if norm in seen or norm in images:
+                raise UsageError(f"`raw` would write two results to {path}; give another `raw`")
+            seen.add(norm)
+        refuse_overwriting(
+            paths.values(), [(s.path, "input image") for s in sources if s.path is not None]
+        )
+        return paths
 
     def target(self, image_target: Target, what: str, source: Source) -> Path:
         if self.is_file:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from convkit.defaults import DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.files import ensure_folder, save_npy, write_atomic, write_stdout
 from convkit.image.codec import encode_image, read_image
-from convkit.image.outputs import OutputPlan, RawPlan, Target
+from convkit.image.outputs import OutputPlan, RawPlan, Target, refuse_overwriting
 from convkit.image.sources import Source
 
 
@@ -54,15 +55,22 @@ def run_images(
     raw: RawPlan | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch: BatchOptions | None = None,
+    reads: Sequence[tuple[Path, str]] = (),
 ) -> BatchReport[int]:
     """Run ``transform`` over ``sources`` and write its results; return the batch report.
 
     ``whats`` lists every result name the transform can produce, so that all output paths
-    are checked (no collisions, no input overwritten) before the first image is read.
+    are checked (no collisions, no input overwritten) before the first image is read;
+    ``reads`` names the other files the run reads (``(path, what it is)``: kernel files),
+    which no output may replace either.
     """
     targets = plan.validate(sources, whats)
+    raw_paths: dict = {}
     if raw is not None:
         raw.validate(len(sources) * len(whats))
+        raw_paths = raw.targets(targets, sources)
+    writes = [t.path for t in targets.values() if t.path is not None]
+    refuse_overwriting([*writes, *raw_paths.values()], reads)
     create_folders = plan.out_dir is not None
 
     def work(index: int) -> int:
@@ -74,7 +82,7 @@ def run_images(
             write_image(target, result.image, create_folders=create_folders)
             written += 1
             if raw is not None and result.raw is not None:
-                save_npy(raw.target(target, result.what, source), result.raw)
+                save_npy(raw_paths[(index, result.what)], result.raw)
                 written += 1
         return written
 

@@ -134,4 +134,5 @@ def filter_images(
         raw=RawPlan(raw) if raw is not None else None,
         max_pixels=max_pixels,
         batch=batch,
+        reads=[(k.source, "kernel file") for k in chosen if k.source is not None],
     )
