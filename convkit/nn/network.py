@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from convkit.arithmetic.shapes import analyze_stack
-from convkit.errors import LayerError, SpecError, UsageError
+from convkit.arithmetic.shapes import analyze_spec, analyze_stack
+from convkit.errors import SpecError, UsageError
 from convkit.nn.models import split_input
 from convkit.nn.text import describe_layer
 from convkit.nn.weights import FilterWeights, check_weights
@@ -145,10 +145,7 @@ def network_from_spec(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"two layers are named {', '.join(dupes)}: give each a name of its own")
-    try:
-        probe = analyze_stack(body, (_PROBE_SIZE, _PROBE_SIZE, channels))
-    except LayerError as exc:
-        raise body[exc.index].error(exc.message) from None
+    probe = analyze_spec(body, (_PROBE_SIZE, _PROBE_SIZE, channels))
     infos = _layer_infos(body, probe, channels)
     chosen = _chosen_outputs(names, outputs)
     weights_layer = None if weights is None else _weights_layer(body, probe, weights)
