@@ -242,7 +242,7 @@ def test_weights_of_the_wrong_shape_are_a_clear_error(tmp_path):
         ),
         (np.array([1, "a"], dtype=object), "holds Python objects.*allow_pickle=False"),
         (np.full((1, 1, 1, 1), np.nan), "weights contain NaN or infinity"),
-        (np.array(["a"]), "weights must be numbers, got dtype <U1"),
+        (np.array(["a"]), "expected real numbers, got dtype <U1"),
     ],
 )
 def test_bad_weights_files(tmp_path, content, message):
