@@ -119,7 +119,7 @@ def test_function_size():
     assert not too_long, too_long
 
 
-_FLAG = re.compile(r"(?<![\w`-])(--[a-z][a-z0-9-]+|-[a-zA-Z])\b")
+_FLAG = re.compile(r"(?<![\w`-])(--[a-z][a-z0-9-]+|-[a-z])\b")
 _COMMAND_REFERENCE = re.compile(r"convkit [a-z-]+ --[a-z-]+")
 
 

@@ -175,14 +175,14 @@ def shape_calc(
     """Exact output sizes, parameters, MACs and receptive fields of CNN
     layers, as Keras 3 builds them (channels-last), with the formulas.
 
-    One layer from flags:
+    Examples: one layer from flags,
 
       convkit shape-calc --input 512 --kernel 15 --stride 1 --padding 0
       convkit shape-calc -i 224x224x3 -k 3 -s 2 -p same --filters 64
       convkit shape-calc -i 28x28x32 -k 2 --pool
       convkit shape-calc -i 7 -k 3 -s 2 --transpose --output-padding 1
 
-    A whole stack from the layer-spec language:
+    or a whole stack from the layer-spec language,
 
       convkit shape-calc -i 224x224x3 \\
           "conv2d(64, 3, padding=same) maxpool2d(2) flatten dense(10)"
