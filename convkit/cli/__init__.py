@@ -41,6 +41,7 @@ PARAMETER_ALIASES: dict[str, dict[str, str]] = {
     "*": {"template": "name"},
     "grayscale": {"size": "resize"},
     "run": {"outputs": "layers"},
+    "train-cifar": {"learning_rate": "lr"},
 }
 
 # Options of the top-level `convkit` itself, which may stand before a command's name.
