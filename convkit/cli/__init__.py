@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -147,20 +149,29 @@ def _interrupt(signum, frame) -> None:
     raise Interrupted(signum)
 
 
-def _handle_signals() -> None:
-    """Ctrl-C, SIGTERM (a CI job cancelled) and SIGHUP (a terminal closed) end a run the
-    same way: cleaned up, one line, exit 128 + the signal's number."""
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """While inside, Ctrl-C, SIGTERM (a CI job cancelled) and SIGHUP (a terminal closed)
+    end a run the same way: cleaned up, one line, exit 128 + the signal's number. The
+    previous handlers come back afterwards (``main()`` may run inside a larger program)."""
     import signal
     import threading
 
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        signum = getattr(signal, name, None)
-        if signum is None:
-            continue
-        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, None):
-            signal.signal(signum, _interrupt)
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            previous = signal.getsignal(signum)
+            if previous in (signal.SIG_DFL, signal.default_int_handler, None):
+                saved[signum] = previous
+                signal.signal(signum, _interrupt)
+    try:
+        yield
+    finally:
+        for signum, previous in saved.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
 
 def _interrupted_exit(signum: int) -> None:
@@ -173,8 +184,11 @@ def _interrupted_exit(signum: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``convkit`` console script and ``python -m convkit``."""
+    global _signal_received
+    _signal_received = None
     try:
-        _main(argv)
+        with _signals_interrupt():
+            _main(argv)
     except SystemExit as exc:
         _end(exc.code)
         raise
@@ -212,7 +226,6 @@ def _main(argv: list[str] | None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     if "--debug" in args:
         os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
-    _handle_signals()
     try:
         # Typer turns every registered command, with all its options, into a click command
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
