@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convkit.arithmetic.catalogue import KIND_BY_TYPE
-from convkit.arithmetic.formatting import format_dims, format_padding
+from convkit.arithmetic.formatting import format_dims, format_padding, shape_tuple
 from convkit.arithmetic.formulas import Padding, Window, resolve_padding, uncovered_rows
 from convkit.arithmetic.normalize import ArgumentProblem, normalize_value, show_value
 from convkit.arithmetic.results import LayerResult, ReceptiveField, StackResult
@@ -26,7 +26,6 @@ from convkit.arithmetic.rules import (
     conv_outcome,
     layer_result,
     pool_outcome,
-    shape_text,
     transpose_axis,
     transpose_outcome,
     windows,
@@ -192,7 +191,7 @@ def _checked(
     h, w, c = input_shape
     shape = (int(h), int(w), 1 if c is None else int(c))  # type: ignore[arg-type]
     if min(shape) < 1:
-        raise SpecError(f"the input must be positive. Received: input_shape={shape_text(shape)}")
+        raise SpecError(f"the input must be positive. Received: input_shape={shape_tuple(shape)}")
     if kernel is None:
         kernel = KIND_BY_TYPE["MaxPooling2D"].params[0].default  # Keras's pool_size
     kernel2 = _value("size", kernel, "pool_size" if pool else "kernel_size")

@@ -14,6 +14,7 @@ __all__ = [
     "format_padding",
     "format_rf",
     "format_shape",
+    "shape_tuple",
 ]
 
 
@@ -35,13 +36,23 @@ def format_count(n: int) -> str:
     return str(n)
 
 
-def format_shape(shape: Sequence[int]) -> str:
-    """``(224, 224, 3)`` -> ``"224×224×3"``."""
-    return "×".join(str(v) for v in shape)
+def format_shape(shape: Sequence[int | None], sep: str = "×") -> str:
+    """``(224, 224, 3)`` -> ``"224×224×3"`` (or ``"224x224x3"`` with ``sep="x"``); an
+    unknown dimension (None) is ``?``."""
+    return sep.join("?" if v is None else str(v) for v in shape)
 
 
-def format_dims(pair: Sequence[object]) -> str:
-    """A (height, width) pair: ``"3"`` when both are equal, else ``"3x5"``."""
+def shape_tuple(shape: Sequence[int | None]) -> str:
+    """A shape as Python writes the tuple, for "Received: ..." messages: ``(4, 4, 1)``,
+    ``(49,)``."""
+    return "(" + ", ".join(str(v) for v in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def format_dims(pair: int | Sequence[object]) -> str:
+    """A size as the layer-spec language writes it: ``3`` or ``(3, 3)`` -> ``"3"``,
+    ``(3, 5)`` -> ``"3x5"``."""
+    if isinstance(pair, int):
+        return str(pair)
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 

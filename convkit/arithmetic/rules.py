@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from convkit.arithmetic.catalogue import INTERPOLATION_REACH, KIND_BY_TYPE
+from convkit.arithmetic.formatting import shape_tuple
 from convkit.arithmetic.formulas import (
     Padding,
     Window,
@@ -54,7 +55,6 @@ __all__ = [
     "conv_outcome",
     "layer_result",
     "pool_outcome",
-    "shape_text",
     "transpose_axis",
     "transpose_outcome",
     "windows",
@@ -67,17 +67,12 @@ Pair = tuple[int, int]
 Outcome = tuple[Shape, int, int, int, "ReceptiveField | None"]
 
 
-def shape_text(shape: Sequence[int]) -> str:
-    """A shape as Python writes the tuple: ``(4, 4, 1)``, ``(49,)``."""
-    return "(" + ", ".join(str(v) for v in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def _spatial(shape: Shape, layer: str) -> tuple[int, int, int]:
     if len(shape) != 3:
         raise SpecError(
             f"{layer} needs a 3-D input (height, width, channels), but its input has "
             f"{len(shape)} dimension{'s' if len(shape) != 1 else ''}. "
-            f"Received: input_shape={shape_text(shape)}"
+            f"Received: input_shape={shape_tuple(shape)}"
         )
     return shape[0], shape[1], shape[2]
 
@@ -142,7 +137,7 @@ def _fitting_windows(
         kernel_text = f"{win.kernel}"
         if win.dilation != 1:
             kernel_text += f" (dilated to {win.kernel_eff})"
-        received = f"input_shape={shape_text(shape)}, {kernel_name}={kernel}"
+        received = f"input_shape={shape_tuple(shape)}, {kernel_name}={kernel}"
         received += f", strides={strides}"
         if dilation != (1, 1):
             received += f", dilation_rate={dilation}"
@@ -262,7 +257,7 @@ def _conv2d_transpose(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | 
         )
         if problem:
             raise SpecError(
-                f"Conv2DTranspose: {problem}. Received: input_shape={shape_text(shape)}, "
+                f"Conv2DTranspose: {problem}. Received: input_shape={shape_tuple(shape)}, "
                 f"kernel_size={kernel}, strides={strides}, padding={padding!r}, "
                 f"output_padding={output_padding}"
                 + (f", dilation_rate={dilation}" if dilation != (1, 1) else "")
@@ -329,7 +324,7 @@ def _cropping(kw: Mapping[str, Any], shape: Shape, rf: ReceptiveField | None) ->
     if t + b >= h or left + right >= w:
         raise SpecError(
             "Cropping2D: the cropping must be smaller than the corresponding input size. "
-            f"Received: input_shape={shape_text(shape)}, cropping={((t, b), (left, right))}"
+            f"Received: input_shape={shape_tuple(shape)}, cropping={((t, b), (left, right))}"
         )
     return (h - t - b, w - left - right, c), 0, 0, 0, rf
 

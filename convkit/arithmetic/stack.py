@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from convkit.arithmetic.formatting import shape_tuple
 from convkit.arithmetic.results import ReceptiveField, Shape, StackResult
-from convkit.arithmetic.rules import analyze_layer, analyze_parsed, shape_text
+from convkit.arithmetic.rules import analyze_layer, analyze_parsed
 from convkit.arithmetic.spec import LayerSpec
 from convkit.errors import LayerError, SpecError
 
@@ -82,6 +83,6 @@ def _input_shape(input_shape: InputShape | None, declared: Shape | None) -> Shap
     if len(given) != 3 or None in given or min(int(v) for v in given) < 1:  # type: ignore[arg-type]
         raise SpecError(
             "`input_shape` must be three positive integers (height, width, channels). "
-            f"Received: input_shape={shape_text(given)}"  # type: ignore[arg-type]
+            f"Received: input_shape={shape_tuple(given)}"  # type: ignore[arg-type]
         )
     return tuple(int(v) for v in given)  # type: ignore[arg-type]

@@ -213,8 +213,8 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     from rich import box
     from rich.table import Table
 
+    from convkit.arithmetic.formatting import format_shape
     from convkit.nn.render import output_whats
-    from convkit.nn.text import shape_text
 
     network = extractor.network
     _, _, skipped = output_whats(network, render)
@@ -226,7 +226,7 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
             + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
         )
     kind = "colour, RGB" if network.color else "gray"
-    title = f"Model for a {shape_text(extractor.summary_input_shape, '×')} input ({kind})"
+    title = f"Model for a {format_shape(extractor.summary_input_shape)} input ({kind})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("Layer")
     table.add_column("Type")
@@ -242,7 +242,7 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
             wrote = "no spatial maps"
         else:
             wrote = "yes"
-        table.add_row(name, cls, shape_text(out_shape, "×"), f"{params:,}", wrote)
+        table.add_row(name, cls, format_shape(out_shape), f"{params:,}", wrote)
     table.caption = f"{sum(r[3] for r in rows):,} parameters"
     table.caption_justify = "left"
     report.print_table(table, stderr=True)

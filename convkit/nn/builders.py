@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from convkit.arithmetic.formatting import format_dims
 from convkit.arithmetic.sizes import parse_pair
 from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation, parse_spec
 from convkit.arithmetic.spec_source import read_spec
@@ -25,7 +26,7 @@ from convkit.defaults import KERAS_PADDINGS, POOL_MODES
 from convkit.errors import UsageError, check_choice
 from convkit.nn.models import split_input
 from convkit.nn.network import Network, network_from_spec
-from convkit.nn.text import pair_text, plural
+from convkit.nn.text import plural
 from convkit.nn.weights import FilterWeights, filter_weights
 
 if TYPE_CHECKING:
@@ -87,9 +88,9 @@ def pool_network(
     """One ``MaxPooling2D`` (``mode`` max) or ``AveragePooling2D`` (avg) layer, named
     ``maxpool`` or ``avgpool``; ``strides`` default to the window ``size``, as in Keras."""
     check_choice(mode, POOL_MODES, "mode")
-    text = f"{mode}pool2d({pair_text(_pair(size, 'size'))}"
+    text = f"{mode}pool2d({format_dims(_pair(size, 'size'))}"
     if strides is not None:
-        text += f", strides={pair_text(_pair(strides, 'strides'))}"
+        text += f", strides={format_dims(_pair(strides, 'strides'))}"
     padding = _padding(padding)
     if padding != "valid":
         text += f", padding={padding}"
@@ -195,13 +196,13 @@ def _conv_spec_text(
     activation: str | None,
     use_bias: bool,
 ) -> str:
-    text = f"conv2d({filters}, {pair_text(kernel_size)}"
+    text = f"conv2d({filters}, {format_dims(kernel_size)}"
     if strides != (1, 1):
-        text += f", strides={pair_text(strides)}"
+        text += f", strides={format_dims(strides)}"
     if padding != "valid":
         text += f", padding={padding}"
     if dilation != (1, 1):
-        text += f", dilation_rate={pair_text(dilation)}"
+        text += f", dilation_rate={format_dims(dilation)}"
     if not use_bias:
         text += ", use_bias=False"
     text += ", name=conv)"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.errors import SpecError
 from convkit.heavy import import_keras
-from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
@@ -79,7 +79,7 @@ def apply_layers(layers: Sequence[LayerSpec], x):
         try:
             x = layer(x)
         except (ValueError, TypeError) as exc:
-            shape = shape_text(tuple(x.shape)[1:])
+            shape = format_shape(tuple(x.shape)[1:], "x")
             raise spec.error(
                 f"Keras cannot apply {spec.text or spec.type} to shape {shape}: {_first_line(exc)}"
             ) from None

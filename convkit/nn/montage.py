@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.heavy import import_cv2
 from convkit.image.ops import CHANNEL_NAMES
-from convkit.nn.text import shape_text
 
 MAX_KERNEL = 15
 """Kernels up to this size (on each side) are drawn beside their maps."""
@@ -150,7 +150,7 @@ def kernel_patch(matrix: np.ndarray, cell: int) -> np.ndarray:
 
 def _kernel_block(kernel: np.ndarray) -> np.ndarray:
     """The picture drawn beside a map: one patch, or three (R, G, B) stacked."""
-    caption = f"kernel {shape_text(kernel.shape)}"
+    caption = f"kernel {format_shape(kernel.shape, 'x')}"
     kh, kw = kernel.shape[:2]
     if kernel.ndim == 2:
         cell = int(np.clip(96 // max(kh, kw), 6, 28))

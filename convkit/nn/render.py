@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.defaults import RANGE_MODES
 from convkit.errors import check_choice
 from convkit.image.ops import CHANNEL_NAMES
-from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
     from convkit.nn.extractor import FeatureExtractor
@@ -150,7 +150,9 @@ class Renderer:
             if color is not None:
                 yield f"{info.name}-color", color
         if self.options.montage:
-            title = f"{name}  |  {info.name}: {info.description}  ->  {shape_text(values.shape)}"
+            title = (
+                f"{name}  |  {info.name}: {info.description}  ->  {format_shape(values.shape, 'x')}"
+            )
             yield f"{info.name}-montage", self._montage(info, tiles, color, title, input_picture())
 
     def _montage(self, info, tiles, color, title: str, picture: np.ndarray) -> np.ndarray:

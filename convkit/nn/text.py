@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
+
+from convkit.arithmetic.formatting import format_dims, format_shape
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
-
-
-def shape_text(dims: Iterable[int | None], sep: str = "x") -> str:
-    """``(29, 45, 4)`` -> ``"29x45x4"``; an unknown dimension (None) is ``?``."""
-    return sep.join("?" if d is None else str(d) for d in dims)
-
-
-def pair_text(value: int | Sequence[int]) -> str:
-    """A size as the layer-spec language writes it: ``3`` or ``(3, 3)`` -> ``"3"``,
-    ``(3, 5)`` -> ``"3x5"``."""
-    if isinstance(value, int):
-        return str(value)
-    a, b = value
-    return str(a) if a == b else f"{a}x{b}"
 
 
 def plural(count: int, word: str) -> str:
@@ -45,11 +32,11 @@ def describe_layer(spec: LayerSpec) -> str:
     extras = []
     plain_stride = kw.get("pool_size") if pooling else (1, 1)
     if kw.get("strides") not in (None, plain_stride):
-        extras.append(f"stride {pair_text(_as_pair(kw['strides']))}")
+        extras.append(f"stride {format_dims(_as_pair(kw['strides']))}")
     if isinstance(kw.get("padding"), str):
         extras.append(kw["padding"])
     if kw.get("dilation_rate") not in (None, (1, 1)):
-        extras.append(f"dilation {pair_text(_as_pair(kw['dilation_rate']))}")
+        extras.append(f"dilation {format_dims(_as_pair(kw['dilation_rate']))}")
     if kw.get("activation") and spec.type != "Activation":
         extras.append(str(kw["activation"]))
     if kw.get("use_bias") is False:
@@ -63,4 +50,4 @@ def _as_pair(value) -> tuple:
 
 
 def _window(value) -> str:
-    return shape_text(_as_pair(value))
+    return format_shape(_as_pair(value), "x")

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convkit.arithmetic.formatting import format_dims
 from convkit.errors import UsageError
 from convkit.files import load_npy
-from convkit.nn.text import describe_layer, pair_text, plural
+from convkit.nn.text import describe_layer, plural
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
@@ -140,7 +141,7 @@ def check_weights(weights: FilterWeights, conv: LayerSpec, in_channels: int) -> 
         if got[:2] != expected[:2] or got[3] != expected[3]:
             raise UsageError(
                 f"`kernel` gives {plural(n, 'filter')} of {size[0]}x{size[1]}, but {layer} has "
-                f"{expected[3]} of {kh}x{kw_}; write it as conv2d({n}, {pair_text(size)}, ...)"
+                f"{expected[3]} of {kh}x{kw_}; write it as conv2d({n}, {format_dims(size)}, ...)"
             )
         raise UsageError(
             f"`kernel` kernels are 2-D, but {layer} receives {expected[2]} channels; "

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.errors import DataError, UsageError
-from convkit.nn.text import shape_text
 
 
 @dataclass
@@ -44,8 +44,8 @@ class TrainingData:
             self._check(images, labels)
         if self.x_test.shape[1:] != self.x_train.shape[1:]:
             raise DataError(
-                f"`x_test` images are {shape_text(self.x_test.shape[1:])}, the training images "
-                f"{shape_text(self.x_train.shape[1:])}"
+                f"`x_test` images are {format_shape(self.x_test.shape[1:], 'x')}, "
+                f"the training images {format_shape(self.x_train.shape[1:], 'x')}"
             )
 
     def _check(self, images_name: str, labels_name: str) -> None:

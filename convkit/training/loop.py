@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.errors import DataError, ImageSizeError, ModelError
-from convkit.nn.text import shape_text
 from convkit.training.config import TrainConfig
 from convkit.training.data import DataSplit, TrainingData
 from convkit.training.events import StopRequest, TrainingEvents
@@ -95,8 +95,8 @@ def _resume_point(data: TrainingData, out: Path, state: RunState, events: Traini
     takes, gives = tuple(start.model.input_shape[1:]), start.model.output_shape[-1]
     if takes != data.image_shape:
         raise ImageSizeError(
-            f"the checkpoint's model takes {shape_text(takes)} images, the data's are "
-            f"{shape_text(data.image_shape)}",
+            f"the checkpoint's model takes {format_shape(takes, 'x')} images, the data's are "
+            f"{format_shape(data.image_shape, 'x')}",
             path=str(path),
         )
     if gives != data.num_classes:

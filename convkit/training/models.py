@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from convkit.arithmetic.formatting import format_shape
 from convkit.errors import SpecError
-from convkit.nn.text import shape_text
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
@@ -35,7 +35,8 @@ def check_spec_input(
     spec_shape, body = split_input(layers)
     if spec_shape is not None and tuple(spec_shape) != tuple(image_shape):
         raise layers[0].error(
-            f"{images} are {shape_text(image_shape)}, the spec's input is {shape_text(spec_shape)}"
+            f"{images} are {format_shape(image_shape, 'x')}, "
+            f"the spec's input is {format_shape(spec_shape, 'x')}"
         )
     if not body:
         raise SpecError("the spec has no layers")
