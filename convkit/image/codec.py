@@ -28,6 +28,7 @@ from convkit.errors import ImageReadError, ImageTooLargeError, ImageWriteError, 
 from convkit.heavy import import_cv2
 from convkit.image.headers import (
     apply_exif_orientation,
+    format_name,
     jpeg_exif_orientation,
     jpeg_is_complete,
     sniff_format,
@@ -72,16 +73,19 @@ def decode_image(
     """Decode encoded image bytes into an 8- or 16-bit array (see the module docs)."""
     if not data:
         raise ImageReadError("empty file", path=name)
+    # The size as the decoder will read it; a format convkit does not read, or a header
+    # whose size is not certain, is refused here: OpenCV never sees it.
     kind = sniff_format(data)
-    size = sniff_size(data, kind)
-    if size is not None:
-        width, height = size
-        if width * height > max_pixels:
-            raise ImageTooLargeError(
-                f"image too large: {width}x{height} = {width * height:,} pixels, over the "
-                f"limit of {max_pixels:,} (raise it with `max_pixels`)",
-                path=name,
-            )
+    try:
+        width, height = sniff_size(data, kind)
+    except ImageReadError as exc:
+        raise exc.with_path(name) from None
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"image too large: {width}x{height} = {width * height:,} pixels, over the "
+            f"limit of {max_pixels:,} (raise it with `max_pixels`)",
+            path=name,
+        )
     if kind == "jpeg" and not jpeg_is_complete(data):
         raise ImageReadError("truncated JPEG (no end-of-image marker)", path=name)
 
@@ -98,9 +102,7 @@ def decode_image(
             ) from None
         raise ImageReadError(f"cannot decode: {_cv_reason(exc)}", path=name) from None
     if image is None:
-        if kind is None:
-            raise ImageReadError("not an image (unknown or unsupported format)", path=name)
-        raise ImageReadError(f"cannot decode: corrupt or truncated {kind.upper()}", path=name)
+        raise ImageReadError(f"cannot decode: corrupt or truncated {format_name(kind)}", path=name)
     if image.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(
             f"unsupported pixel type {image.dtype} (convkit handles 8- and 16-bit images)",

@@ -23,6 +23,9 @@ IMAGE_SUFFIXES = frozenset(
         ".jpeg",
         ".jpe",
         ".jp2",
+        ".j2k",
+        ".j2c",
+        ".jpc",
         ".tif",
         ".tiff",
         ".bmp",
@@ -34,16 +37,16 @@ IMAGE_SUFFIXES = frozenset(
         ".ppm",
         ".pnm",
         ".pxm",
-        ".pfm",
+        ".pam",
         ".sr",
         ".ras",
-        ".hdr",
-        ".pic",
-        ".exr",
-        ".avif",
     }
 )
-"""Suffixes taken as images when scanning a directory; other files there are skipped."""
+"""Suffixes taken as images when scanning a directory; other files there are skipped.
+
+The formats convkit reads (:data:`convkit.image.headers.SUPPORTED_FORMATS`); files it
+refuses (AVIF, OpenEXR, Radiance HDR, PFM) are not picked up from a directory.
+"""
 
 STDIN = "-"
 """The path that means standard input (and, for ``-o``, standard output)."""
