@@ -58,9 +58,11 @@ def batch_options(jobs: int | None, fail_fast: bool, tick) -> BatchOptions:
     )
 
 
-def finish_batch(result: BatchReport, *, quiet: bool, verb: str = "written") -> None:
+def finish_batch(
+    result: BatchReport, *, quiet: bool, verb: str = "written", per_image: bool = False
+) -> None:
     """The closing summary of a batch (several inputs, unless ``quiet``); exit 1 on failures."""
     if result.inputs > 1 and not quiet:
-        report.summary(result, verb=verb)
+        report.summary(result, verb=verb, per_image=per_image)
     if result.failed:
         raise typer.Exit(1)

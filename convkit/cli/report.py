@@ -146,11 +146,14 @@ def progress(total: int, description: str) -> Iterator[Callable[[], None] | None
         yield lambda: bar.advance(task)
 
 
-def summary(report: BatchReport, *, verb: str) -> None:
-    """One closing line for a batch: how many inputs, how many outputs, how many failed."""
+def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
+    """One closing line for a batch: how many inputs, how many files written (or, with
+    ``per_image``, how many images were ``verb``: "12 classified"), how many failed."""
     n = report.inputs
     parts = [f"{n} image{'s' if n != 1 else ''}"]
-    if report.outputs:
+    if per_image:
+        parts.append(f"{sum(r is not None for r in report.results)} {verb}")
+    elif report.outputs:
         parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
     if report.failed:
         parts.append(f"{report.failed} failed")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from convkit.cli import report
 from convkit.cli.options import Json
 from convkit.errors import UsageError
 
@@ -307,7 +308,7 @@ def _input_size(text: str | None, channels: int | None) -> tuple[int | None, ...
 def _print_json(stack: StackResult) -> None:
     import json
 
-    print(json.dumps(stack.to_json(), indent=2))
+    report.emit(json.dumps(stack.to_json(), indent=2))
 
 
 def _rf_text(rf: ReceptiveField | None, *, global_: bool) -> tuple[str, str]:

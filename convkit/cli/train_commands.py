@@ -366,7 +366,7 @@ def train_cifar(
 
 def _report_run(result: TrainResult, *, json_out: bool, quiet: bool) -> None:
     if json_out:
-        print(json.dumps(result.metrics, indent=2))
+        report.emit(json.dumps(result.metrics, indent=2))
     else:
         _print_summary(result)
     for failure in result.failures:
@@ -507,21 +507,15 @@ def predict(
 
 
 def _report_predictions(result: BatchReport, *, json_out: bool, quiet: bool) -> None:
+    from convkit.cli.common import finish_batch
+
     done = [p.to_json() for p in result.results if p is not None]
     if json_out:
         payload = done[0] if result.inputs == 1 and done else done
-        print(json.dumps(payload, indent=2))
+        report.emit(json.dumps(payload, indent=2))
     elif done:
         _print_predictions(done, len(done[0]["predictions"]) > 1)
-    if result.inputs > 1 and not quiet:
-        parts = [f"{result.inputs} images", f"{len(done)} classified"]
-        if result.failed:
-            parts.append(f"{result.failed} failed")
-        if result.stopped_early:
-            parts.append("stopped at the first failure (--fail-fast)")
-        print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
-    if result.failed:
-        raise typer.Exit(1)
+    finish_batch(result, quiet=quiet, verb="classified", per_image=True)
 
 
 def _print_predictions(rows: list[dict], runners_up: bool) -> None:
