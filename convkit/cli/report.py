@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from convkit.engine.executor import BatchReport
 
@@ -162,17 +162,27 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
-def print_table(table, *, stderr: bool = False) -> None:
+def print_table(table, *, stderr: bool = False, width: int | None = None) -> None:
     """Print a Rich table; to a file, a pipe or a CI log as wide as it wants to be.
 
     Rich assumes 80 columns when it is not writing to a terminal, which folds a wide table
-    into fragments; a terminal keeps its own width.
+    into fragments; a terminal keeps its own width. ``width`` is the table's natural width
+    when the caller knows it (its cells are plain text): measuring costs a start-up-bound
+    command such as shape-calc a few milliseconds.
     """
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal:
-        width = console.measure(table, options=console.options.update_width(1000)).maximum
+        if width is None:
+            width = console.measure(table, options=console.options.update_width(1000)).maximum
         if width > console.width:
             console = Console(stderr=stderr, highlight=False, width=width)
     console.print(table)
+
+
+def text_width(rows: Iterable[Sequence[str]]) -> int:
+    """The natural width of a table of plain-text rows: columns as wide as their longest
+    cell, each with one space of padding on either side, plus the separators."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(*rows, strict=True)]
+    return sum(widths) + 3 * len(widths) + 1

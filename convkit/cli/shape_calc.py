@@ -373,7 +373,7 @@ def _print_stack(stack: StackResult) -> None:
             table.add_column(title, footer=Text(foot), justify="right", no_wrap=True)
     for row in rows:
         table.add_row(*map(Text, row))
-    print_table(table)
+    print_table(table, width=report.text_width([header, footer, *rows]))
     print(
         f"Total params: {stack.total_params:,} ({format_bytes(stack.param_bytes)} float32) · "
         f"trainable {stack.trainable_params:,} · non-trainable {stack.non_trainable_params:,}"
