@@ -202,3 +202,35 @@ def test_an_error_that_names_its_input_keeps_its_name():
 def test_empty_batch():
     report = run_batch([], lambda i: i, BatchOptions(jobs=4))
     assert report.inputs == 0 and report.results == [] and not report.errors
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_an_interruption_counts_what_was_written_and_says_so(jobs):
+    """Ctrl-C (or SIGTERM, raised the same way) in the middle of a batch: running work
+    finishes, queued work is dropped, and on_interrupt gets a report that counts every
+    input whose work completed, including those not yet reported when it came."""
+    completed = []
+    lock = threading.Lock()
+    seen = []
+
+    def work(i):
+        time.sleep(0.005)
+        with lock:
+            completed.append(i)
+        return 1  # one file written
+
+    def on_done():
+        seen.append(1)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    interrupted = []
+    ex = Executor(100, jobs=jobs, on_done=on_done, on_interrupt=interrupted.append)
+    with pytest.raises(KeyboardInterrupt):
+        with ex:
+            ex.run(work, outputs=lambda n: n)
+    (report,) = interrupted
+    assert report.interrupted
+    assert report.outputs == len(completed)  # every completed input is counted
+    assert sorted(i for i, r in enumerate(report.results) if r is not None) == sorted(completed)
+    assert len(completed) < 100  # queued work never started

@@ -55,6 +55,7 @@ def batch_options(jobs: int | None, fail_fast: bool, tick) -> BatchOptions:
         fail_fast=fail_fast,
         on_error=report.input_error,
         on_done=tick,
+        on_interrupt=lambda result: report.summary(result, verb="written"),
     )
 
 

@@ -157,7 +157,9 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
         parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
     if report.failed:
         parts.append(f"{report.failed} failed")
-    if report.stopped_early:
+    if report.interrupted:
+        parts.append("interrupted")
+    elif report.stopped_early:
         parts.append("stopped at the first failure (--fail-fast)")
     print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
 

@@ -11,7 +11,8 @@ Contract, the same for the image commands, the feature-map commands and ``predic
   report says it stopped early.
 * **Progress events.** ``on_error(exc)`` for each failure and ``on_done()`` for each input
   that ends, both called on the calling thread, so a progress bar or an error printer needs
-  no locking.
+  no locking; ``on_interrupt(report)`` once if Ctrl-C or a termination signal ends the
+  batch (work already running finishes first, so what was written is complete).
 * **Ordered or unordered completion.** :meth:`Executor.map` runs one stage of work on
   ``jobs`` threads and yields ``(index, value)`` in input order (``ordered=True``, at most
   ``window`` ahead) or as each finishes. A pipeline of stages (read, then a model on a
@@ -26,6 +27,7 @@ per worker. Results are kept in input order in :attr:`BatchReport.results`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ class BatchReport(Generic[T]):
     results: list[T | None] = field(default_factory=list)
     errors: list[ConvkitError] = field(default_factory=list)
     stopped_early: bool = False
+    interrupted: bool = False
 
     @property
     def failed(self) -> int:
@@ -70,6 +73,7 @@ class BatchOptions:
     fail_fast: bool = False
     on_error: Callable[[ConvkitError], None] | None = None
     on_done: Callable[[], None] | None = None
+    on_interrupt: Callable[[BatchReport], None] | None = None
 
     def executor(self, inputs: int, *, name_input: Callable[[int], str] | None = None):
         """An :class:`Executor` over ``inputs`` inputs with these options."""
@@ -79,6 +83,7 @@ class BatchOptions:
             fail_fast=self.fail_fast,
             on_error=self.on_error,
             on_done=self.on_done,
+            on_interrupt=self.on_interrupt,
             name_input=name_input,
         )
 
@@ -98,6 +103,7 @@ class Executor(Generic[T]):
         fail_fast: bool = False,
         on_error: Callable[[ConvkitError], None] | None = None,
         on_done: Callable[[], None] | None = None,
+        on_interrupt: Callable[[BatchReport], None] | None = None,
         name_input: Callable[[int], str] | None = None,
     ):
         self.report: BatchReport[T] = BatchReport(inputs=inputs, results=[None] * inputs)
@@ -105,11 +111,16 @@ class Executor(Generic[T]):
         self.fail_fast = fail_fast
         self.on_error = on_error
         self.on_done = on_done
+        self.on_interrupt = on_interrupt
         self.name_input = name_input
         self.stopped = False
         self._ended = 0
         self._pool: ThreadPoolExecutor | None = None
         self._final: dict[Future, tuple[int, Callable[[Any], int]]] = {}
+        # Whole inputs finished on a worker but not yet ended on the calling thread: what an
+        # interruption must still count (their files are written).
+        self._finished: dict[int, tuple[Any, int]] = {}
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -119,14 +130,35 @@ class Executor(Generic[T]):
         return self
 
     def __exit__(self, *exc_info) -> None:
+        interrupted = exc_info[0] is not None and issubclass(exc_info[0], KeyboardInterrupt)
         try:
             if exc_info[0] is None:
                 self.settle(block=True)
         finally:
             if self._pool is not None:
+                # Work already running finishes (its atomic writes complete or clean up);
+                # queued work is dropped.
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+        if interrupted:
+            self._count_finished()
         self.report.stopped_early = self.stopped and self._ended < self.report.inputs
+        if interrupted:
+            self.report.interrupted = True
+            if self.on_interrupt:
+                self.on_interrupt(self.report)
+
+    def _count_finished(self) -> None:
+        """After an interruption: end the inputs whose work completed (files written) but
+        had not been reported yet, so the summary counts what is on disk."""
+        for index, (result, outputs) in sorted(self._finished.items()):
+            self.succeed(index, result, outputs)
+        self._finished.clear()
+        for future, (index, count) in list(self._final.items()):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                result = future.result()
+                self.succeed(index, result, count(result))
+        self._final.clear()
 
     # ----------------------------------------------------------------- endings
 
@@ -274,9 +306,18 @@ class Executor(Generic[T]):
         outputs: Callable[[T], int] = lambda _: 0,
     ) -> BatchReport[T]:
         """The one-stage case: ``work(index)`` is the whole of an input's work."""
+
+        def whole(index: int) -> T:
+            result = work(index)
+            with self._lock:
+                self._finished[index] = (result, outputs(result))
+            return result
+
         for index, result in self.map(
-            work, range(self.report.inputs) if indices is None else indices, ordered=ordered
+            whole, range(self.report.inputs) if indices is None else indices, ordered=ordered
         ):
+            with self._lock:
+                self._finished.pop(index, None)
             self.succeed(index, result, outputs(result))
         return self.report
 
