@@ -64,6 +64,12 @@ def grayscale_images(
     check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if keep_aspect and size is None:
         raise UsageError("`keep_aspect` needs `size`, the box to fit in")
+    if size is not None and size[0] * size[1] > max_pixels:
+        # A computed size counts like a decoded one: checked before anything is allocated.
+        raise UsageError(
+            f"`size` {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels is over the limit "
+            f"of {max_pixels:,} (raise it with `max_pixels`)"
+        )
 
     def transform(image: np.ndarray) -> list[Result]:
         gray = to_gray(image)
