@@ -105,12 +105,14 @@ def write_stdout(data: bytes) -> None:
 
 def ensure_folder(folder: Path, *, created_ok: bool) -> None:
     """Create ``folder`` (and parents) when ``created_ok``; a failure names the folder."""
-    if folder.is_dir() or not created_ok:
-        return
     try:
+        if folder.is_dir() or not created_ok:
+            return
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ImageWriteError(f"cannot create folder: {exc.strerror}", path=str(folder)) from None
+        raise ImageWriteError(
+            f"cannot create folder: {os_error_reason(exc)}", path=str(folder)
+        ) from None
 
 
 def save_npy(path: Path, array) -> None:

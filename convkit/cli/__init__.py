@@ -246,8 +246,26 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(exc.exit_code)
     except (BrokenPipeError, report.OutputClosed):
         _quiet_broken_pipe()
+    except (OSError, MemoryError) as exc:
+        # The last wall: the core turns the file errors it expects into ConvkitErrors, and
+        # one it did not expect (a path too long, a folder that cannot be entered, memory
+        # that ran out) is still one line, not a traceback.
+        if report.debug_enabled():
+            raise
+        report.error(_environment_error(exc))
+        sys.exit(1)
     except KeyboardInterrupt as exc:
         _interrupted_exit(exc.signum if isinstance(exc, Interrupted) else 2)
+
+
+def _environment_error(exc: OSError | MemoryError) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    from convkit.files import os_error_reason
+
+    name = exc.filename if isinstance(exc.filename, str) else None
+    reason = os_error_reason(exc)
+    return f"{name}: {reason}" if name else reason
 
 
 def _quiet_broken_pipe() -> None:

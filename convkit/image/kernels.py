@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from convkit.errors import KernelError
+from convkit.image.sources import file_kind
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def parse_kernels(arg: str, *, position: int = 1) -> list[Kernel]:
             raise KernelError(f"kernel {arg!r} needs a size: {_PARAMETRIC[head][0]}")
         return [_parametric(key)]
     path = Path(text)
-    if path.suffix.lower() in (".npy", ".txt", ".csv") or path.is_file():
+    if path.suffix.lower() in (".npy", ".txt", ".csv") or file_kind(path)[0] == "file":
         return [Kernel(_safe_name(path.stem), load_kernel_file(path), path)]
     # Preset names have no separators and files were handled above, so anything with
     # ',', ';' or spaces, or a bare number, is meant as a matrix: parse it and name what
@@ -254,8 +255,11 @@ _MAX_KERNEL_BYTES = 64 * 1024 * 1024  # an 8-byte 2896x2896 kernel: far past any
 def load_kernel_file(path: Path) -> np.ndarray:
     """Load a ``.npy`` (no pickles) or text/CSV kernel file."""
     source = str(path)
-    if not path.is_file():
-        raise KernelError(f"{source}: no such kernel file")
+    kind, problem = file_kind(path)
+    if kind != "file":
+        raise KernelError(
+            f"{source}: no such kernel file" if kind == "missing" else f"{source}: {problem}"
+        )
     if path.suffix.lower() == ".npy":
         from convkit.files import load_npy
 
