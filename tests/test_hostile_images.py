@@ -245,3 +245,19 @@ def test_json_into_a_closed_pipe_ends_quietly(root):
     stderr = proc.stderr.decode()
     assert proc.returncode == 141, stderr
     assert "Exception ignored" not in stderr and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize(
+    "args, code, reason",
+    [
+        (["filter", "small.png", "-k", "a" * 300, "-o", "o.png"], 2, "unknown kernel"),
+        (["filter", "small.png", "-k", "a" * 300 + ".npy", "-o", "o.png"], 2, "no such kernel"),
+        (["grayscale", "small.png", "-d", "a" * 300], 1, "File name too long"),
+        (["filter", "small.png", "-k", "sobel-x", "--raw", "a" * 300, "-o", "o.png"], 1, "long"),
+        (["info", "a" * 300 + "/x.png"], 1, "file name too long"),
+    ],
+)
+def test_overlong_paths_anywhere_are_one_line(root, args, code, reason):
+    before = snapshot(root)
+    run = run_capped(args, root)
+    assert_refused(run, before, root, exit_code=code, reason=reason)
