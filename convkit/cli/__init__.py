@@ -223,9 +223,7 @@ def _end(code: int | str | None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if "--debug" in args:
-        os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
+    args = _without_debug(sys.argv[1:] if argv is None else [str(a) for a in argv])
     try:
         # Typer turns every registered command, with all its options, into a click command
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
@@ -233,9 +231,9 @@ def _main(argv: list[str] | None) -> None:
         target = build_app([command]) if command else __getattr__("app")
         report.use_flags(lambda: flag_names(target, command))
         with report.native_stderr_silenced():
-            target(args=argv, prog_name="convkit", standalone_mode=True)
+            # Not standalone: Typer's own usage errors come back here, to be one line.
+            code = target(args=args, prog_name="convkit", standalone_mode=False)
     except SystemExit:
-        # Typer turns a KeyboardInterrupt into a silent exit 130: say what happened.
         if _signal_received is not None:
             _interrupted_exit(_signal_received)
         raise
@@ -256,6 +254,52 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(1)
     except KeyboardInterrupt as exc:
         _interrupted_exit(exc.signum if isinstance(exc, Interrupted) else 2)
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        _click_error(exc)
+    # Typer turns a KeyboardInterrupt into a silent exit code 130: say what happened.
+    if _signal_received is not None:
+        _interrupted_exit(_signal_received)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)
+
+
+def _without_debug(args: list[str]) -> list[str]:
+    """``--debug`` works anywhere before ``--``, also after the command's name."""
+    if "--debug" not in args:
+        return args
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:end]:
+        os.environ["CONVKIT_DEBUG"] = "1"  # before any library is imported or run
+    return [a for i, a in enumerate(args) if a != "--debug" or i > end]
+
+
+def _is_click_error(exc: Exception) -> bool:
+    return type(exc).__module__.endswith("_click.exceptions") or type(exc).__name__ == "Abort"
+
+
+def _click_error(exc: Exception) -> None:
+    """Typer's usage errors (an unknown option, a missing or ill-typed value) as convkit's
+    own: one line, exit 2. Showing help when no command is given stays as it is."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        exc.show()
+        sys.exit(exc.exit_code)
+    if type(exc).__name__ == "Abort":
+        report.error("aborted")
+        sys.exit(1)
+    if type(exc).__name__ == "NoSuchOption":
+        import difflib
+
+        close = difflib.get_close_matches(exc.option_name, exc.possibilities or [], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (see --help)"
+        message = f"no such option {exc.option_name}{hint}"
+    else:
+        lines = [line.strip() for line in exc.format_message().splitlines() if line.strip()]
+        message = " ".join(lines).rstrip(".")
+        message = message[:1].lower() + message[1:]
+    report.error(message)
+    sys.exit(getattr(exc, "exit_code", 2))
 
 
 def _environment_error(exc: OSError | MemoryError) -> str:
