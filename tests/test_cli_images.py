@@ -1035,10 +1035,15 @@ def test_click_usage_errors_exit_2(color, convkit_cli):
 def test_no_inputs(convkit_cli, cli_error, tmp_path):
     cli_error(convkit_cli(["grayscale", "-d", tmp_path / "out"]), 2, r"no input images")
     cli_error(convkit_cli(["info"]), 2, r"no input images")
+    # One rule for inputs that yield no image (a folder without images, a glob that matches
+    # nothing, a missing file): a failed input, named in one line, exit 1.
     (tmp_path / "empty").mkdir()
     result = convkit_cli(["grayscale", tmp_path / "empty", "-d", tmp_path / "out"])
-    cli_error(result, 2, r"no images found", only_line=False)
-    assert re.search(r"^convkit: note: .*no images found", result.stderr, re.MULTILINE)
+    cli_error(result, 1, r"no images found in this folder$", path=str(tmp_path / "empty"))
+    result = convkit_cli(["grayscale", str(tmp_path / "*.png"), "-d", tmp_path / "out"])
+    cli_error(result, 1, r"no files match this pattern$", path=str(tmp_path / "*.png"))
+    result = convkit_cli(["grayscale", tmp_path / "nope.png", "-d", tmp_path / "out"])
+    cli_error(result, 1, r"no such file or directory$", path=str(tmp_path / "nope.png"))
     assert not (tmp_path / "out").exists()
 
 

@@ -40,3 +40,21 @@ def test_debug_works_after_the_command_name(run_cli, tmp_path, sample_images):
     result = run_cli(["grayscale", tmp_path / "missing.png", "--debug", "-o", tmp_path / "h.png"])
     assert result.exit_code == 1
     assert "Traceback" in result.stderr  # --debug shows where an error comes from
+
+
+@pytest.mark.parametrize("name", ["out.gif", "x.xyz"])
+def test_an_output_suffix_convkit_does_not_write_is_refused(run_cli, tmp_path, sample_images, name):
+    result = run_cli(["grayscale", sample_images / "camera.png", "-o", tmp_path / name])
+    assert result.exit_code == 2, result
+    suffix = name.rsplit(".", 1)[1]
+    assert result.stderr.splitlines() == [
+        f"convkit: error: {name}: convkit does not write .{suffix} files (it writes png, jpg, "
+        "tiff, bmp, webp, ppm, pgm); choose one of those suffixes, or give --format"
+    ]
+    assert not (tmp_path / name).exists()
+    # --format says which format, and then the name is the user's business
+    result = run_cli(
+        ["grayscale", sample_images / "camera.png", "-o", tmp_path / name, "-f", "png"]
+    )
+    assert result.exit_code == 0, result
+    assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -150,6 +150,17 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     """One closing line for a batch: how many inputs, how many files written (or, with
     ``per_image``, how many images were ``verb``: "12 classified"), how many failed."""
     n = report.inputs
+    if report.interrupted:
+        ended = sum(r is not None for r in report.results) + report.failed
+        files = f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}"
+        failed = f", {report.failed} failed" if report.failed else ""
+        print(
+            f"convkit: interrupted after {ended} of {n} image{'s' if n != 1 else ''}; "
+            f"{files}{failed}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
     parts = [f"{n} image{'s' if n != 1 else ''}"]
     if per_image:
         parts.append(f"{sum(r is not None for r in report.results)} {verb}")
@@ -157,9 +168,7 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
         parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
     if report.failed:
         parts.append(f"{report.failed} failed")
-    if report.interrupted:
-        parts.append("interrupted")
-    elif report.stopped_early:
+    if report.stopped_early:
         parts.append("stopped at the first failure (--fail-fast)")
     print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
 

@@ -132,11 +132,20 @@ def normalize_format(fmt: str) -> str:
 
 
 def format_for_path(path: str | Path, default: str = "png") -> str:
-    """The output format a file name asks for by its suffix, else ``default``."""
+    """The output format a file name asks for by its suffix; ``default`` when it has none.
+
+    A suffix that names no format convkit writes (``out.gif``, ``x.xyz``) is an error: a
+    PNG under that name would mislead whoever opens it. ``fmt`` says which format to use.
+    """
     suffix = Path(path).suffix.lower()
-    if suffix and suffix.lstrip(".") in {**WRITE_FORMATS, **_FORMAT_ALIASES}:
+    if not suffix:
+        return default
+    if suffix.lstrip(".") in {**WRITE_FORMATS, **_FORMAT_ALIASES}:
         return normalize_format(suffix)
-    return default
+    raise UsageError(
+        f"{Path(path).name}: convkit does not write {suffix} files (it writes "
+        f"{', '.join(WRITE_FORMATS)}); choose one of those suffixes, or give `fmt`"
+    )
 
 
 def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>") -> bytes:

@@ -173,7 +173,8 @@ def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
         try:
             walked = sorted(root.iterdir())
         except OSError as exc:
-            notes.append(f"{root}: cannot list the folder ({exc.strerror or exc})")
+            reason = f"cannot list the folder ({exc.strerror or exc})"
+            add(Source(str(root), None, Path(root.name), reason))
             return
     walked = [p for p in walked if file_kind(p)[0] == "file"]
     found = 0
@@ -191,4 +192,6 @@ def _scan_dir(root: Path, recursive: bool, add, notes: list[str]) -> None:
         )
         notes.append(f"{root}: skipped {len(skipped)} non-image file(s): {shown}")
     if not found:
-        notes.append(f"{root}: no images found")
+        # The same rule as a missing file or a glob that matches nothing: a failed input,
+        # named in one error line; the others go on.
+        add(Source(str(root), None, Path(root.name), "no images found in this folder"))
