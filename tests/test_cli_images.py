@@ -143,13 +143,14 @@ def check_info(obj: dict, image: np.ndarray, path) -> None:
         ("b.bmp", (5, 7, 3), np.uint8),
     ],
 )
-def test_info_json_one_object(make_image, cli_runner, run_cli, name, shape, dtype):
+def test_info_json_one_image_is_a_list_of_one(make_image, cli_runner, run_cli, name, shape, dtype):
+    """One contract whatever the number of inputs: a list of per-input records."""
     path, image = make_image(name, shape=shape, dtype=dtype, seed=len(shape))
     result = invoke(cli_runner, ["info", "--json", path])
     assert result.exit_code == 0, result.output
-    obj = json.loads(result.stdout)
-    assert isinstance(obj, dict)
+    (obj,) = json.loads(result.stdout)
     check_info(obj, image, path)
+    obj = [obj]
     sub = run_cli(["info", "--json", path])
     assert sub.exit_code == 0, sub
     assert json.loads(sub.stdout) == obj
@@ -197,11 +198,11 @@ def test_info_stdin(color, run_cli, cli_runner):
     path, image = color
     sub = run_cli(["info", "--json", "-"], input=path.read_bytes())
     assert sub.exit_code == 0, sub
-    obj = json.loads(sub.stdout)
+    (obj,) = json.loads(sub.stdout)
     assert obj["path"] == "-"
     assert obj["first_pixel"] == [int(v) for v in image[0, 0, ::-1]]
     result = invoke(cli_runner, ["info", "--json", "-"], input=path.read_bytes())
-    assert json.loads(result.stdout) == obj
+    assert json.loads(result.stdout) == [obj]
 
 
 # --------------------------------------------------------------------------- grayscale
@@ -854,7 +855,35 @@ def test_info_batch_with_bad_file(batch, convkit_cli):
     result = convkit_cli(["info", "--json", folder])
     assert result.exit_code == 1, result
     items = json.loads(result.stdout)
-    assert [Path(obj["path"]).name for obj in items] == ["a.png", "c.png", "e.png"]
+    # every input, in input order; the failed ones with the error, as on stderr
+    assert [Path(obj["path"]).name for obj in items] == [
+        "a.png",
+        "b.png",
+        "c.png",
+        "d.png",
+        "e.png",
+    ]
+    assert items[1] == {
+        "path": str(folder / "b.png"),
+        "error": "not an image (unknown or unsupported format)",
+    }
+    assert items[3]["path"] == str(folder / "d.png") and "cannot decode" in items[3]["error"]
+    assert all("error" not in items[i] for i in (0, 2, 4))
+    errors = [line for line in result.stderr_lines if line.startswith("convkit: error: ")]
+    assert errors == [f"convkit: error: {obj['path']}: {obj['error']}" for obj in items[1::2]]
+
+
+def test_info_jsonl_streams_every_input_with_failures(batch, convkit_cli):
+    folder, good = batch
+    result = convkit_cli(["info", "--jsonl", "-j", "2", folder])
+    assert result.exit_code == 1, result
+    lines = result.stdout.decode().splitlines()
+    records = {Path(obj["path"]).name: obj for obj in map(json.loads, lines)}
+    assert sorted(records) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    assert records["b.png"]["error"] == "not an image (unknown or unsupported format)"
+    for name, image in good.items():
+        assert records[f"{name}.png"]["shape"] == [8, 9, 3]
+        assert records[f"{name}.png"]["first_pixel"] == [int(v) for v in image[0, 0, ::-1]]
 
 
 def test_batch_quiet_keeps_errors(batch, tmp_path, convkit_cli):

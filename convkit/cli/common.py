@@ -45,9 +45,10 @@ def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
     )
 
 
-def batch_options(jobs: int | None, fail_fast: bool, tick) -> BatchOptions:
+def batch_options(jobs: int | None, fail_fast: bool, tick, on_result=None) -> BatchOptions:
     """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
-    inputs are reported on stderr as they happen."""
+    inputs are reported on stderr as they happen, and an interruption closes with a line
+    that says how far the batch got. ``on_result(index, result, error)`` streams records."""
     from convkit.engine.executor import BatchOptions, default_jobs
 
     return BatchOptions(
@@ -56,7 +57,25 @@ def batch_options(jobs: int | None, fail_fast: bool, tick) -> BatchOptions:
         on_error=report.input_error,
         on_done=tick,
         on_interrupt=lambda result: report.summary(result, verb="written"),
+        on_result=on_result,
     )
+
+
+def json_records(result: BatchReport, sources, record=lambda r: r) -> list[dict]:
+    """The JSON contract of every batch command: one record per input, in input order —
+    ``record(result)`` for those that succeeded, ``{"path", "error"}`` for the others
+    (``"not processed"`` when the batch stopped early)."""
+    out = []
+    for index, source in enumerate(sources):
+        value = result.results[index]
+        if value is not None:
+            out.append(record(value))
+        elif index in result.failures:
+            message = report.for_user(result.failures[index].message)
+            out.append({"path": source.display, "error": message})
+        else:
+            out.append({"path": source.display, "error": "not processed (the batch stopped)"})
+    return out
 
 
 def finish_batch(

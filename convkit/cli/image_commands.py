@@ -21,6 +21,7 @@ from convkit.cli.options import (
     InPlace,
     Jobs,
     Json,
+    JsonLines,
     MaxPixels,
     Name,
     OutDir,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 def info(
     images: Images = None,
     json_out: Json = False,
+    jsonl: JsonLines = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
@@ -50,24 +52,34 @@ def info(
 ) -> None:
     """Shape, dtype, pixel count, first pixel and channel statistics of each image.
 
-    Channels are listed in RGB(A) order. `--json` prints one object for one image and a list
-    for several.
+    Channels are listed in RGB(A) order. `--json` prints a list with one record per input,
+    in input order, a failed input as {"path", "error"}; `--jsonl` prints the same records
+    one per line, each as soon as its input is done (in completion order).
 
     Example: convkit info photos/ --json
     """
+    from convkit.cli.common import json_records
     from convkit.image.tasks import describe_images
 
     sources = collect_inputs(images, recursive, quiet)
+    stream = None
+    if jsonl:
+
+        def stream(index: int, result: dict | None, error) -> None:
+            if result is None:
+                result = {"path": sources[index].display, "error": report.for_user(error.message)}
+            report.emit(json.dumps(result))
+
     with report.progress(len(sources), "images") as tick:
         result = describe_images(
-            sources, max_pixels=max_pixels, batch=batch_options(jobs, fail_fast, tick)
+            sources, max_pixels=max_pixels, batch=batch_options(jobs, fail_fast, tick, stream)
         )
-    infos = [r for r in result.results if r is not None]
-    if json_out:
-        payload = infos[0] if len(sources) == 1 and infos else infos
-        report.emit(json.dumps(payload, indent=2))
-    elif infos:
-        _print_info_table(infos)
+    if json_out and not jsonl:
+        report.emit(json.dumps(json_records(result, sources), indent=2))
+    elif not jsonl:
+        infos = [r for r in result.results if r is not None]
+        if infos:
+            _print_info_table(infos)
     finish_batch(result, quiet=quiet, verb="read")
 
 

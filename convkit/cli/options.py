@@ -101,5 +101,12 @@ Quiet = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+JsonLines = Annotated[
+    bool,
+    typer.Option(
+        "--jsonl",
+        help="Print one JSON record per line on stdout, each as soon as its input is done.",
+    ),
+]
 
 DEFAULTS = {"name": DEFAULT_NAME_TEMPLATE, "max_pixels": DEFAULT_MAX_PIXELS}

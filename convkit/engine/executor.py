@@ -12,7 +12,8 @@ Contract, the same for the image commands, the feature-map commands and ``predic
 * **Progress events.** ``on_error(exc)`` for each failure and ``on_done()`` for each input
   that ends, both called on the calling thread, so a progress bar or an error printer needs
   no locking; ``on_interrupt(report)`` once if Ctrl-C or a termination signal ends the
-  batch (work already running finishes first, so what was written is complete).
+  batch (work already running finishes first, so what was written is complete);
+  ``on_result(index, result, error)`` as each input ends, for output that streams.
 * **Ordered or unordered completion.** :meth:`Executor.map` runs one stage of work on
   ``jobs`` threads and yields ``(index, value)`` in input order (``ordered=True``, at most
   ``window`` ahead) or as each finishes. A pipeline of stages (read, then a model on a
@@ -58,6 +59,8 @@ class BatchReport(Generic[T]):
     errors: list[ConvkitError] = field(default_factory=list)
     stopped_early: bool = False
     interrupted: bool = False
+    failures: dict[int, ConvkitError] = field(default_factory=dict)
+    """The error of each failed input, by its index."""
 
     @property
     def failed(self) -> int:
@@ -74,6 +77,7 @@ class BatchOptions:
     on_error: Callable[[ConvkitError], None] | None = None
     on_done: Callable[[], None] | None = None
     on_interrupt: Callable[[BatchReport], None] | None = None
+    on_result: Callable[[int, Any, ConvkitError | None], None] | None = None
 
     def executor(self, inputs: int, *, name_input: Callable[[int], str] | None = None):
         """An :class:`Executor` over ``inputs`` inputs with these options."""
@@ -84,6 +88,7 @@ class BatchOptions:
             on_error=self.on_error,
             on_done=self.on_done,
             on_interrupt=self.on_interrupt,
+            on_result=self.on_result,
             name_input=name_input,
         )
 
@@ -104,6 +109,7 @@ class Executor(Generic[T]):
         on_error: Callable[[ConvkitError], None] | None = None,
         on_done: Callable[[], None] | None = None,
         on_interrupt: Callable[[BatchReport], None] | None = None,
+        on_result: Callable[[int, Any, ConvkitError | None], None] | None = None,
         name_input: Callable[[int], str] | None = None,
     ):
         self.report: BatchReport[T] = BatchReport(inputs=inputs, results=[None] * inputs)
@@ -112,6 +118,7 @@ class Executor(Generic[T]):
         self.on_error = on_error
         self.on_done = on_done
         self.on_interrupt = on_interrupt
+        self.on_result = on_result
         self.name_input = name_input
         self.stopped = False
         self._ended = 0
@@ -166,6 +173,8 @@ class Executor(Generic[T]):
         """Input ``index`` is done: keep its result, count the files it wrote."""
         self.report.results[index] = result
         self.report.outputs += outputs
+        if self.on_result:
+            self.on_result(index, result, None)
         self._end()
 
     def fail(self, index: int, exc: ConvkitError) -> None:
@@ -173,8 +182,11 @@ class Executor(Generic[T]):
         if exc.path is None and self.name_input is not None:
             exc = exc.with_path(self.name_input(index))
         self.report.errors.append(exc)
+        self.report.failures[index] = exc
         if self.on_error:
             self.on_error(exc)
+        if self.on_result:
+            self.on_result(index, None, exc)
         if self.fail_fast:
             self.stopped = True
         self._end()
