@@ -17,6 +17,7 @@ from typing import Any
 from convkit.arithmetic.catalogue import KIND_BY_TYPE
 from convkit.arithmetic.formatting import format_dims, format_padding, shape_tuple
 from convkit.arithmetic.formulas import Padding, Window, resolve_padding, uncovered_rows
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT
 from convkit.arithmetic.normalize import ArgumentProblem, normalize_value, show_value
 from convkit.arithmetic.results import LayerResult, ReceptiveField, StackResult
 from convkit.arithmetic.rules import (
@@ -192,6 +193,11 @@ def _checked(
     shape = (int(h), int(w), 1 if c is None else int(c))  # type: ignore[arg-type]
     if min(shape) < 1:
         raise SpecError(f"the input must be positive. Received: input_shape={shape_tuple(shape)}")
+    if max(shape) > MAX_INT:
+        raise SpecError(
+            f"`input_shape` must be at most {MAX_INT_TEXT} in each dimension, the largest "
+            f"size a tensor can have. Received: input_shape={shape_tuple(shape)}"
+        )
     if kernel is None:
         kernel = KIND_BY_TYPE["MaxPooling2D"].params[0].default  # Keras's pool_size
     kernel2 = _value("size", kernel, "pool_size" if pool else "kernel_size")
@@ -209,6 +215,8 @@ def _checked(
     paddings = padding if isinstance(padding, tuple) else (padding, padding)
     for p in paddings:
         resolve_padding(1, 1, 1, p)  # validates
+        if not isinstance(p, str) and max(p if isinstance(p, tuple) else (p,)) > MAX_INT:
+            raise SpecError(f"`padding` must be at most {MAX_INT_TEXT}. Received: padding={p}")
     if transpose and "full" in paddings:
         raise SpecError(
             "padding 'full' is not defined for a transposed convolution; use 'valid', 'same' "

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from convkit.arithmetic.formulas import Padding
+from convkit.arithmetic.limits import digit_count, show_int
 
 __all__ = [
     "format_bytes",
@@ -19,33 +20,47 @@ __all__ = [
 
 
 def format_bytes(n: int) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
+    """``1536`` -> ``"1.5 KiB"``; past 1024 PiB, ``"1.2e+21 B"``."""
+    if n >= 1 << 60:
+        return f"{_scientific(n)} B"
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
 
 
 def format_count(n: int) -> str:
-    """``15_470_264_320`` -> ``"15.47 G"``; small numbers stay exact."""
+    """``15_470_264_320`` -> ``"15.47 G"``; small numbers stay exact; from ``10**15``,
+    ``"1.23e+15"``."""
+    if n >= 10**15:
+        return _scientific(n)
     for size, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
         if n >= size:
             return f"{n / size:.2f} {unit}"
     return str(n)
 
 
+def _scientific(n: int) -> str:
+    """A large positive integer as ``"1.23e+45"`` (rounded down), without turning it into a
+    ``float`` (it may not fit one)."""
+    exponent = digit_count(n) - 1
+    head = n // 10 ** max(exponent - 2, 0)  # its first three digits, rounded down
+    return f"{head // 100}.{head % 100:02d}e+{exponent}"
+
+
 def format_shape(shape: Sequence[int | None], sep: str = "×") -> str:
     """``(224, 224, 3)`` -> ``"224×224×3"`` (or ``"224x224x3"`` with ``sep="x"``); an
-    unknown dimension (None) is ``?``."""
-    return sep.join("?" if v is None else str(v) for v in shape)
+    unknown dimension (None) is ``?``; a huge one is shortened (:func:`show_int`)."""
+    return sep.join("?" if v is None else show_int(v) for v in shape)
 
 
 def shape_tuple(shape: Sequence[int | None]) -> str:
     """A shape as Python writes the tuple, for "Received: ..." messages: ``(4, 4, 1)``,
     ``(49,)``."""
-    return "(" + ", ".join(str(v) for v in shape) + ("," if len(shape) == 1 else "") + ")"
+    texts = [str(v) if v is None else show_int(v) for v in shape]
+    return "(" + ", ".join(texts) + ("," if len(shape) == 1 else "") + ")"
 
 
 def format_dims(pair: int | Sequence[object]) -> str:

@@ -217,18 +217,68 @@ def uncovered_rows(
     ``n + before + after − k_eff`` (floor semantics); ``in_between`` are rows skipped between
     windows (stride larger than the kernel) or between the taps of a dilated kernel.
     Padding rows are not counted.
+
+    Counted, not drawn: the rows read are ``i·s + t·d`` (window ``i``, tap ``t``), which
+    :func:`_count_read` counts in a range by residue classes, so the cost does not grow with
+    the sizes (one class when the stride or the dilation is 1, as in every Conv2D).
     """
     w = window(n, kernel, stride, padding, dilation)
-    before, after, out = w.before, w.after, w.out
-    total = n + before + after
+    before, out = w.before, w.out
     if out <= 0:
         return n, 0
-    covered = bytearray(total)
-    last_start = (out - 1) * stride
-    for tap in range(kernel):
-        offset = tap * dilation
-        covered[offset : offset + last_start + 1 : stride] = b"\x01" * out
-    last_read = total - 1 - covered[::-1].index(1)
+    last_read = (out - 1) * stride + (kernel - 1) * dilation
     tail = max(before + n - max(last_read + 1, before), 0)
-    gaps = covered[before : min(last_read + 1, before + n)].count(0)
-    return tail, gaps
+    first, last = before, min(last_read, before + n - 1)
+    if last < first:
+        return tail, 0
+    read = _count_read(first, last, (stride, out), (dilation, kernel))
+    return tail, (last - first + 1) - read
+
+
+_MAX_CLASSES = 100_000
+
+
+def _count_read(first: int, last: int, windows: tuple[int, int], taps: tuple[int, int]) -> int:
+    """How many of the positions ``first..last`` are some ``i·s + t·d``, ``0 ≤ i < out``,
+    ``0 ≤ t < k``, where ``windows`` is ``(s, out)`` and ``taps`` is ``(d, k)``.
+
+    The roles are symmetric; with ``(p, a)`` one of the two and ``(q, b)`` the other,
+    ``g = gcd(p, q)``: the ``b`` terms ``t·q`` fall into residue classes modulo ``p``, term
+    ``t₀ + j·p/g`` in the class of ``t₀`` (for ``t₀ < min(b, p/g)``). Class ``t₀`` holds
+    ``t₀·q + p·u`` for ``u`` in the union of ``m`` runs ``[j·q/g, j·q/g + a − 1]``; counting
+    such a union below a bound is a formula. The roles are chosen for the fewer classes.
+    """
+    import math
+
+    (s, out), (d, k) = windows, taps
+    g = math.gcd(s, d)
+    options = [((s, out), (d, k)), ((d, k), (s, out))]
+    (p, a), (q, b) = min(options, key=lambda o: min(o[1][1], o[0][0] // g))
+    classes = min(b, p // g)
+    if classes > _MAX_CLASSES:
+        raise SpecError(
+            f"too many residue classes ({classes:,}) to count the rows a window with both a "
+            f"stride and a dilation above 1 reads. Received: strides={s}, dilation_rate={d}"
+        )
+    period, step = q // g, p // g
+    total = 0
+    for t0 in range(classes):
+        runs = (b - 1 - t0) // step + 1
+        offset = t0 * q
+        low = -((offset - first) // p)  # ⌈(first − offset) / p⌉
+        high = (last - offset) // p
+        total += _runs_below(high, runs, period, a) - _runs_below(low - 1, runs, period, a)
+    return total
+
+
+def _runs_below(x: int, runs: int, period: int, length: int) -> int:
+    """How many integers ``≤ x`` lie in the union of ``runs`` runs ``[j·period,
+    j·period + length − 1]``, ``j = 0 .. runs − 1``."""
+    if x < 0:
+        return 0
+    if length >= period:  # the runs touch or overlap: one run
+        return min(x + 1, (runs - 1) * period + length)
+    whole, rest = divmod(x, period)
+    if whole >= runs:
+        return runs * length
+    return whole * length + min(rest + 1, length)

@@ -28,6 +28,7 @@ from convkit.arithmetic.catalogue import (
     canonical_activation,
     suggest,
 )
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT, show_int
 from convkit.defaults import KERAS_PADDINGS
 from convkit.errors import SpecError
 
@@ -60,7 +61,16 @@ def show_value(v: Any) -> str:
     if isinstance(v, tuple):
         inner = ", ".join(show_value(x) for x in v)
         return f"({inner}{',' if len(v) == 1 else ''})"
+    if is_int(v):
+        return show_int(v)
     return repr(v)
+
+
+def _too_large(value: Any) -> bool:
+    """Whether ``value`` is, or holds, an integer past :data:`MAX_INT` in size."""
+    if isinstance(value, (tuple, list)):
+        return any(_too_large(v) for v in value)
+    return is_int(value) and not -MAX_INT <= value <= MAX_INT
 
 
 # --------------------------------------------------------------------------- one value
@@ -224,7 +234,9 @@ _KINDS: dict[str, Callable[[Any, str], Any]] = {
 
 def normalize_value(kind: str, value: Any, name: str) -> Any:
     """``value`` of the argument ``name`` in canonical form; :class:`ArgumentProblem` when it
-    does not fit ``kind``."""
+    does not fit ``kind``, or holds an integer past :data:`~convkit.arithmetic.limits.MAX_INT`."""
+    if _too_large(value):
+        raise ArgumentProblem(f"{name} must be at most {MAX_INT_TEXT} (the largest tensor size)")
     return _KINDS[kind](value, name)
 
 

@@ -7,7 +7,9 @@ output positions): a window layer does ``r ← r + (k_eff − 1)·j`` then ``j �
 transposed convolution ``r ← r + ⌊(k_eff − 1)/s⌋·j`` then ``j ← j/s``; an upsampling by ``u``
 ``j ← j/u`` (plus the interpolation's reach: bilinear 1 more input pixel, bicubic 3,
 lanczos3 5, lanczos5 9). Once the tensor loses its spatial axes (Flatten, global pooling)
-it is ``None``.
+it is ``None``; so it is once a size or a jump would need numbers past
+:data:`~convkit.arithmetic.limits.MAX_INT` (strides of billions, layer after layer): a
+receptive field that large is no longer tracked.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+
+from convkit.arithmetic.limits import MAX_INT
 
 __all__ = ["FLOAT32_BYTES", "LayerResult", "ReceptiveField", "Shape", "StackResult"]
 
@@ -35,29 +39,41 @@ class ReceptiveField:
         """The larger of the two sizes, rounded up (what ``--json`` reports)."""
         return math.ceil(max(self.size))
 
-    def window(self, kernel_eff: tuple[int, int], stride: tuple[int, int]) -> ReceptiveField:
+    def window(self, kernel_eff: tuple[int, int], stride: tuple[int, int]) -> ReceptiveField | None:
         """After a convolution or pooling window: ``r + (k_eff − 1)·j``, ``j·s``."""
         size = tuple(
             r + (k - 1) * j for r, k, j in zip(self.size, kernel_eff, self.jump, strict=True)
         )
         jump = tuple(j * s for j, s in zip(self.jump, stride, strict=True))
-        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+        return _tracked(size, jump)  # type: ignore[arg-type]
 
-    def transposed(self, kernel_eff: tuple[int, int], stride: tuple[int, int]) -> ReceptiveField:
+    def transposed(
+        self, kernel_eff: tuple[int, int], stride: tuple[int, int]
+    ) -> ReceptiveField | None:
         """After a transposed convolution: ``r + ⌊(k_eff − 1)/s⌋·j``, ``j/s``."""
         size = tuple(
             r + ((k - 1) // s) * j
             for r, k, s, j in zip(self.size, kernel_eff, stride, self.jump, strict=True)
         )
         jump = tuple(j / s for j, s in zip(self.jump, stride, strict=True))
-        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+        return _tracked(size, jump)  # type: ignore[arg-type]
 
-    def upsampled(self, factor: tuple[int, int], reach: int) -> ReceptiveField:
+    def upsampled(self, factor: tuple[int, int], reach: int) -> ReceptiveField | None:
         """After an upsampling by ``factor`` whose interpolation reaches ``reach`` more
         input pixels: ``r + reach·j``, ``j/u``."""
         size = tuple(r + reach * j for r, j in zip(self.size, self.jump, strict=True))
         jump = tuple(j / u for j, u in zip(self.jump, factor, strict=True))
-        return ReceptiveField(size, jump)  # type: ignore[arg-type]
+        return _tracked(size, jump)  # type: ignore[arg-type]
+
+
+def _tracked(
+    size: tuple[Fraction, Fraction], jump: tuple[Fraction, Fraction]
+) -> ReceptiveField | None:
+    """The receptive field, or None once a number in it passes :data:`MAX_INT`."""
+    parts = (*size, *jump)
+    if any(v.numerator > MAX_INT or v.denominator > MAX_INT for v in parts):
+        return None
+    return ReceptiveField(size, jump)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from convkit.arithmetic.formulas import (
     transpose_same_problem,
     window,
 )
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT
 from convkit.arithmetic.normalize import normalize_kwargs
 from convkit.arithmetic.results import LayerResult, ReceptiveField, Shape
 from convkit.errors import SpecError
@@ -421,8 +422,15 @@ def layer_result(
     name: str | None = None,
 ) -> LayerResult:
     """The :class:`LayerResult` of a rule's outcome (``trainable=False`` moves every
-    parameter to non-trainable)."""
+    parameter to non-trainable); a :class:`SpecError` when an output dimension passes
+    :data:`~convkit.arithmetic.limits.MAX_INT`."""
     out, trainable, non_trainable, macs, rf = outcome
+    if max(out) > MAX_INT:
+        raise SpecError(
+            f"{type}: the output would have a dimension past {MAX_INT_TEXT}, the largest "
+            f"size a tensor can have. Received: input_shape={shape_tuple(shape)}, "
+            f"output_shape={shape_tuple(out)}"
+        )
     if kwargs.get("trainable", True) is False:
         trainable, non_trainable = 0, trainable + non_trainable
     activation = kwargs.get("activation")
@@ -456,12 +464,13 @@ def analyze_parsed(
     *,
     name: str | None = None,
     receptive_field: ReceptiveField | None = None,
+    start_field: bool = True,
 ) -> LayerResult:
     """:func:`analyze_layer` for arguments the spec layer normalised (a
     :class:`~convkit.arithmetic.spec.LayerSpec`'s ``kwargs``), trusted as they are."""
     rule = _rule(type)
     shape = tuple(int(v) for v in input_shape)
-    if receptive_field is None and len(shape) == 3:
+    if receptive_field is None and len(shape) == 3 and start_field:
         receptive_field = ReceptiveField()
     return layer_result(type, shape, rule(kwargs, shape, receptive_field), kwargs, name=name)
 
@@ -473,14 +482,24 @@ def analyze_layer(
     *,
     name: str | None = None,
     receptive_field: ReceptiveField | None = None,
+    start_field: bool = True,
 ) -> LayerResult:
     """Output shape, parameters, MACs and receptive field of one Keras layer.
 
     ``type`` is the Keras class name (``"Conv2D"``), ``kwargs`` its constructor arguments as
     Keras names them (checked as a spec's are; missing ones take Keras's defaults),
     ``input_shape`` channels-last without the batch dimension. ``receptive_field`` is that
-    of the input (``None`` starts at one pixel when the input is spatial).
+    of the input: ``None`` starts at one pixel when the input is spatial, unless
+    ``start_field`` is False (a stack whose earlier layers lost track of it: global
+    pooling, or numbers past :data:`~convkit.arithmetic.limits.MAX_INT`).
     """
     _rule(type)
     normalized = normalize_kwargs(KIND_BY_TYPE[type], kwargs)
-    return analyze_parsed(type, normalized, input_shape, name=name, receptive_field=receptive_field)
+    return analyze_parsed(
+        type,
+        normalized,
+        input_shape,
+        name=name,
+        receptive_field=receptive_field,
+        start_field=start_field,
+    )

@@ -58,6 +58,7 @@ from convkit.arithmetic.catalogue import (
     layer_kind,
     suggest,
 )
+from convkit.arithmetic.limits import MAX_SPEC_CHARS
 from convkit.arithmetic.normalize import (
     ArgumentProblem,
     complete,
@@ -126,6 +127,11 @@ def parse_spec(text: str, *, path: str | None = None) -> list[LayerSpec]:
     (a kernel too large for its input, ...) are found later by
     :func:`convkit.arithmetic.stack.analyze_spec`, with a caret on the layer too.
     """
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError(
+            f"the spec is longer than {MAX_SPEC_CHARS:,} characters, the most a spec may have",
+            path=path,
+        )
     src = Source(text, path)
     calls = parse_calls(src)
     if not calls:
@@ -139,10 +145,20 @@ def parse_spec(text: str, *, path: str | None = None) -> list[LayerSpec]:
 
 def parse_spec_file(path: str | Path) -> list[LayerSpec]:
     """Parse a spec file: one layer per line (layers may also share or span lines), ``#``
-    comments. Errors name the file."""
+    comments. Errors name the file. At most
+    :data:`~convkit.arithmetic.limits.MAX_SPEC_CHARS` bytes are read."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise SpecError("not a regular file (a named pipe or a device?)", path=str(path))
+        with path.open("rb") as stream:
+            data = stream.read(MAX_SPEC_CHARS + 1)
+        if len(data) > MAX_SPEC_CHARS:
+            raise SpecError(
+                f"the spec file is larger than {MAX_SPEC_CHARS:,} bytes, the most a spec may have",
+                path=str(path),
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise SpecError("no such spec file", path=str(path)) from None
     except IsADirectoryError:
@@ -151,6 +167,8 @@ def parse_spec_file(path: str | Path) -> list[LayerSpec]:
         raise SpecError(f"not a UTF-8 text file ({exc.reason})", path=str(path)) from None
     except OSError as exc:
         raise SpecError(f"cannot read the spec file: {exc.strerror}", path=str(path)) from None
+    except ValueError:  # a null byte in the name
+        raise SpecError("not a valid file name", path=repr(str(path))) from None
     return parse_spec(text, path=str(path))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from convkit.arithmetic.formatting import shape_tuple
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT
 from convkit.arithmetic.results import ReceptiveField, Shape, StackResult
 from convkit.arithmetic.rules import analyze_layer, analyze_parsed
 from convkit.arithmetic.spec import LayerSpec
@@ -52,7 +53,9 @@ def analyze_stack(layers: Iterable[Any], input_shape: InputShape | None = None) 
             )
         analyze = analyze_parsed if isinstance(layer, LayerSpec) else analyze_layer
         try:
-            result = analyze(layer.type, layer.kwargs, shape, name=name, receptive_field=rf)
+            result = analyze(
+                layer.type, layer.kwargs, shape, name=name, receptive_field=rf, start_field=False
+            )
         except SpecError as exc:
             detail = str(exc).removeprefix(f"{layer.type}: ")
             raise LayerError(f"{where}: {detail}", index=index) from None
@@ -84,5 +87,10 @@ def _input_shape(input_shape: InputShape | None, declared: Shape | None) -> Shap
         raise SpecError(
             "`input_shape` must be three positive integers (height, width, channels). "
             f"Received: input_shape={shape_tuple(given)}"  # type: ignore[arg-type]
+        )
+    if max(int(v) for v in given) > MAX_INT:  # type: ignore[arg-type]
+        raise SpecError(
+            f"`input_shape` must be at most {MAX_INT_TEXT} in each dimension, the largest "
+            f"size a tensor can have. Received: input_shape={shape_tuple(given)}"  # type: ignore[arg-type]
         )
     return tuple(int(v) for v in given)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT, MAX_LAYERS, MAX_NESTING, clip_text
 from convkit.errors import SpecError
 
 __all__ = [
@@ -49,9 +50,22 @@ def format_caret(line_text: str, column: int, length: int = 1, *, width: int = 1
     excerpt = text[start : start + width]
     prefix = "…" if start > 0 else ""
     suffix = "…" if start + width < len(text) else ""
-    caret_at = len(prefix) + column - 1 - start
-    marks = "^" * max(1, min(length, len(excerpt) - (column - 1 - start)))
-    return f"  {prefix}{excerpt}{suffix}\n  {' ' * caret_at}{marks}"
+    before = column - 1 - start
+    marked = excerpt[before : before + max(1, length)] or " "
+    caret_at = len(prefix) + len(_escaped(excerpt[:before]))
+    marks = "^" * len(_escaped(marked))
+    return f"  {prefix}{_escaped(excerpt)}{suffix}\n  {' ' * caret_at}{marks}"
+
+
+def _escaped(text: str) -> str:
+    """Control characters shown escaped (``\\x00``), as every message shows them: the
+    caret must stand under the escaped text."""
+    return "".join(repr(ch)[1:-1] if _is_control(ch) else ch for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 and ch != "\n" or 0x7F <= code <= 0x9F
 
 
 class Source:
@@ -210,12 +224,12 @@ def _number(src: Source, tokens: list[Token], start: int) -> int:
         and text[i] in "xX×"
         and (text[i + 1].isdigit())
     ):
-        parts = [int(literal)]
+        parts = [_integer(src, literal, start)]
         while i + 1 < n and text[i] in "xX×" and text[i + 1].isdigit():
             j = i + 1
             while j < n and text[j].isdigit():
                 j += 1
-            parts.append(int(text[i + 1 : j]))
+            parts.append(_integer(src, text[i + 1 : j], i + 1))
             i = j
         if i < n and (text[i].isalnum() or text[i] == "_"):
             raise src.error(f"unexpected {text[i]!r} in the dimensions {text[start:i]!r}", i)
@@ -225,9 +239,32 @@ def _number(src: Source, tokens: list[Token], start: int) -> int:
         raise src.error(
             f"unexpected {text[i]!r} after the number {literal}: expected a separator", i
         )
-    value: Any = float(literal) if is_float else int(literal)
+    value: Any = _float(src, literal, start) if is_float else _integer(src, literal, start)
     tokens.append(Token("NUMBER", value, literal, start))
     return i
+
+
+def _integer(src: Source, literal: str, start: int) -> int:
+    """An integer literal, at most :data:`MAX_INT` either way (checked on its digits
+    before it becomes a number: Python refuses integers of more than 4,300 digits)."""
+    digits = literal.lstrip("+-").lstrip("0") or "0"
+    if len(digits) <= len(str(MAX_INT)) and int(digits) <= MAX_INT:
+        return -int(digits) if literal.startswith("-") else int(digits)
+    raise src.error(
+        f"the number {clip_text(literal, 24)} is too large: integers in a spec are at most "
+        f"{MAX_INT_TEXT} in size",
+        start,
+        len(literal),
+    )
+
+
+def _float(src: Source, literal: str, start: int) -> float:
+    value = float(literal)
+    if value in (float("inf"), float("-inf")):
+        raise src.error(
+            f"the number {clip_text(literal, 24)} is too large for a float", start, len(literal)
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- grammar
@@ -263,6 +300,7 @@ class _Parser:
         self.src = src
         self.tokens = tokens
         self.i = 0
+        self.depth = 0  # of the tuple being read
 
     @property
     def tok(self) -> Token:
@@ -283,6 +321,13 @@ class _Parser:
     def spec(self) -> list[Call]:
         calls = []
         while self.tok.kind != "EOF":
+            if len(calls) == MAX_LAYERS:
+                tok = self.tok
+                raise self.src.error(
+                    f"a spec has at most {MAX_LAYERS:,} layers; this is layer {MAX_LAYERS + 1:,}",
+                    tok.offset,
+                    max(1, len(tok.text)),
+                )
             calls.append(self.layer())
         return calls
 
@@ -343,7 +388,14 @@ class _Parser:
 
     # group := "(" [ value ("," value)* [","] ] ")" | "[" ... "]"
     def group(self) -> Value:
-        open_tok = self.advance()
+        open_tok = self.tok
+        if self.depth == MAX_NESTING:
+            raise self.src.error(
+                f"tuples nested more than {MAX_NESTING} deep: a layer argument is at most a "
+                "pair of pairs, like ((1, 1), (2, 2))",
+                open_tok.offset,
+            )
+        self.advance()
         close = ")" if open_tok.kind == "(" else "]"
         items: list[Any] = []
         trailing_comma = False
@@ -353,7 +405,9 @@ class _Parser:
                     f"{close!r} to close the {open_tok.text!r} at column "
                     f"{self.src.location(open_tok.offset).column}"
                 )
+            self.depth += 1
             items.append(self.value().value)
+            self.depth -= 1
             trailing_comma = False
             if self.tok.kind == ",":
                 self.advance()

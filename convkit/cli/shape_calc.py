@@ -289,8 +289,11 @@ def _refuse_layer_flags(flags: dict[str, bool]) -> None:
 def _input_size(text: str | None, channels: int | None) -> tuple[int | None, ...] | None:
     """``--input`` and ``--channels`` as one ``(H, W, C)``; what neither gives is None (the
     core takes it from the spec's input layer, or 1 channel)."""
+    from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT
     from convkit.arithmetic.sizes import parse_dims
 
+    if channels is not None and channels > MAX_INT:
+        raise UsageError(f"--channels must be at most {MAX_INT_TEXT}, got {channels}")
     if text is None:
         return None if channels is None else (None, None, channels)
     h, w, c = parse_dims(text, "input_shape")
