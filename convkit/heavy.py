@@ -17,6 +17,24 @@ _CV2 = None
 _KERAS = None
 
 
+def thread_count() -> int | None:
+    """``CONVKIT_THREADS``: the threads OpenCV and TensorFlow may each use inside one
+    operation (None: their own default, every core). Images processed in parallel are
+    ``-j``; this bounds the work inside each, e.g. on a shared CI runner."""
+    text = os.environ.get("CONVKIT_THREADS", "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from convkit.errors import UsageError
+
+        raise UsageError(f"CONVKIT_THREADS must be a positive integer, got {text!r}")
+    return value
+
+
 def debug_enabled() -> bool:
     """True under ``--debug`` / ``CONVKIT_DEBUG=1``: then libraries may speak."""
     return os.environ.get("CONVKIT_DEBUG", "") not in ("", "0")
@@ -42,6 +60,9 @@ def import_cv2(max_pixels: int = DEFAULT_MAX_PIXELS):
             os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
         import cv2
 
+        threads = thread_count()
+        if threads is not None:
+            cv2.setNumThreads(threads)
         _CV2 = cv2
     return _CV2
 
@@ -71,6 +92,12 @@ def import_keras(*, verbose: bool = False):
         keras.utils.disable_interactive_logging()
         for name in ("tensorflow", "absl", "keras"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    threads = thread_count()
+    if threads is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     _KERAS = keras
     return keras
 

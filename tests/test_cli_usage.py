@@ -58,3 +58,29 @@ def test_an_output_suffix_convkit_does_not_write_is_refused(run_cli, tmp_path, s
     )
     assert result.exit_code == 0, result
     assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_version_short_and_long(run_cli):
+    import convkit
+
+    for flag in ("-V", "--version"):
+        result = run_cli([flag])
+        assert result.exit_code == 0
+        assert result.stdout.decode().strip() == f"convkit {convkit.__version__}"
+
+
+def test_thread_count_from_the_environment(run_cli, tmp_path, sample_images):
+    image = sample_images / "camera.png"
+    ok = run_cli(
+        ["filter", image, "-k", "sobel-x", "-o", tmp_path / "a.png"], env={"CONVKIT_THREADS": "1"}
+    )
+    assert ok.exit_code == 0, ok
+    bad = run_cli(
+        ["filter", image, "-k", "sobel-x", "-o", tmp_path / "b.png"],
+        env={"CONVKIT_THREADS": "lots"},
+    )
+    assert bad.exit_code == 2
+    assert bad.stderr.splitlines() == [
+        "convkit: error: CONVKIT_THREADS must be a positive integer, got 'lots'"
+    ]
+    assert not (tmp_path / "b.png").exists()

@@ -62,7 +62,9 @@ def _root(
     ] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
     ] = False,
 ) -> None:
     if debug:
@@ -227,6 +229,9 @@ def _main(argv: list[str] | None) -> None:
     try:
         # Typer turns every registered command, with all its options, into a click command
         # on each run; building only the one invoked keeps start-up lean (shape-calc).
+        from convkit.heavy import thread_count
+
+        thread_count()  # a bad CONVKIT_THREADS is a usage error before anything runs
         command = _invoked_command(args)
         target = build_app([command]) if command else __getattr__("app")
         report.use_flags(lambda: flag_names(target, command))
