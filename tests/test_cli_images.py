@@ -1014,13 +1014,14 @@ def test_no_kernel(color, tmp_path, convkit_cli, cli_error):
     )
 
 
-@pytest.mark.parametrize("size", ["abc", "0x5", "5x0", "10x", "-3x4", "1.5x2"])
+@pytest.mark.parametrize("size", ["abc", "0x5", "5x0", "x", "-3x4", "1.5x2"])
 def test_bad_resize(color, tmp_path, convkit_cli, cli_error, size):
     result = convkit_cli(["grayscale", color[0], "--resize", size, "-o", tmp_path / "x.png"])
     cli_error(
         result,
         2,
-        rf"--resize must be a positive integer N or a pair AxB, like 512x512, got '{size}'$",
+        rf"--resize '{re.escape(size)}' (is not a size|needs positive sizes): give N \(NxN\), "
+        r"WxH, Wx or xH \(the other side keeps the aspect ratio\), or P%$",
     )
     assert not (tmp_path / "x.png").exists()
 

@@ -100,7 +100,7 @@ def test_raw_output_cannot_replace_the_kernel_file(root):
 def test_an_image_output_cannot_replace_the_kernel_file(root):
     np.save(root / "k.npy", np.eye(3))
     before = snapshot(root)
-    run = run_capped(["filter", "small.png", "-k", "k.npy", "-o", "k.npy"], root)
+    run = run_capped(["filter", "small.png", "-k", "k.npy", "-o", "k.npy", "-f", "png"], root)
     assert_refused(run, before, root, exit_code=2, reason="would overwrite the kernel file")
 
 

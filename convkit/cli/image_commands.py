@@ -122,7 +122,8 @@ def grayscale(
         str | None,
         typer.Option(
             "--resize",
-            help="Resize to WIDTHxHEIGHT (e.g. 512x512) after converting.",
+            help="Resize after converting: N (NxN), WxH (exact, e.g. 512x512), Wx or xH (the "
+            "other side keeps the aspect ratio), or P% (e.g. 50%).",
             show_default=False,
         ),
     ] = None,
@@ -152,10 +153,10 @@ def grayscale(
 
     Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
     """
-    from convkit.arithmetic.sizes import parse_pair
+    from convkit.image.geometry import parse_resize
     from convkit.image.tasks import grayscale_images
 
-    size = parse_pair(resize, "resize", example="512x512") if resize else None
+    size = parse_resize(resize) if resize else None
     sources = collect_inputs(images, recursive, quiet)
     with report.progress(len(sources), "images") as tick:
         result = grayscale_images(

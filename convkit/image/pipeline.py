@@ -86,6 +86,7 @@ def run_images(
                 written += 1
         return written
 
-    with (batch or BatchOptions()).executor(len(sources)) as executor:
+    options = batch or BatchOptions()
+    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         executor.run(work, outputs=lambda n: n)
     return executor.report

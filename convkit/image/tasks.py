@@ -24,8 +24,9 @@ import numpy as np
 
 from convkit.defaults import BORDERS, DEFAULT_MAX_PIXELS, INTERPOLATIONS, RANGE_MODES
 from convkit.engine.executor import BatchOptions, BatchReport, run_batch
-from convkit.errors import UsageError, check_choice
+from convkit.errors import ImageTooLargeError, UsageError, check_choice
 from convkit.image.codec import read_image
+from convkit.image.geometry import Resize, check_budget, parse_resize
 from convkit.image.info import image_info
 from convkit.image.kernels import Kernel, parse_kernel_args
 from convkit.image.ops import filter2d, merge_alpha, resize, split_alpha, to_gray
@@ -53,28 +54,38 @@ def grayscale_images(
     sources: Sequence[Source],
     plan: OutputPlan,
     *,
-    size: tuple[int, int] | None = None,
+    size: Resize | tuple[int, int] | str | None = None,
     interpolation: str = "area",
     keep_aspect: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch: BatchOptions | None = None,
 ) -> BatchReport[int]:
     """Convert to one gray channel (OpenCV's 0.299 R + 0.587 G + 0.114 B; alpha dropped,
-    dtype kept), optionally resized to ``size`` = (width, height); one result, ``gray``."""
+    dtype kept), optionally resized; one result, ``gray``.
+
+    ``size`` is a :class:`~convkit.image.geometry.Resize`, its text (``"512"``,
+    ``"640x480"``, ``"640x"``, ``"x480"``, ``"50%"``) or ``(width, height)``;
+    ``keep_aspect`` fits the image inside an exact ``WxH`` box instead of stretching it.
+    """
     check_choice(interpolation, INTERPOLATIONS, "interpolation")
-    if keep_aspect and size is None:
+    if isinstance(size, str):
+        size = parse_resize(size, "size")
+    elif isinstance(size, tuple):
+        size = Resize(width=size[0], height=size[1])
+    if keep_aspect and (size is None or not size.is_exact):
         raise UsageError("`keep_aspect` needs `size`, the box to fit in")
-    if size is not None and size[0] * size[1] > max_pixels:
-        # A computed size counts like a decoded one: checked before anything is allocated.
-        raise UsageError(
-            f"`size` {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels is over the limit "
-            f"of {max_pixels:,} (raise it with `max_pixels`)"
-        )
+    if size is not None and size.is_exact:
+        try:
+            check_budget(size.width, size.height, max_pixels, f"`size` {size.text()}")
+        except ImageTooLargeError as exc:
+            raise UsageError(exc.message) from None
 
     def transform(image: np.ndarray) -> list[Result]:
         gray = to_gray(image)
         if size is not None:
-            gray = resize(gray, *size, interpolation=interpolation, keep_aspect=keep_aspect)
+            width, height = size.target(gray.shape[1], gray.shape[0])
+            check_budget(width, height, max_pixels, f"the resized image {width}x{height}")
+            gray = resize(gray, width, height, interpolation=interpolation, keep_aspect=keep_aspect)
         return [Result("gray", gray)]
 
     return run_images(sources, ["gray"], transform, plan, max_pixels=max_pixels, batch=batch)
