@@ -31,7 +31,7 @@ def collect_inputs(images: list[str] | None, recursive: bool, quiet: bool) -> li
     return collected.sources
 
 
-def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
+def output_plan(output, out_dir, name, fmt, in_place, quality=None) -> OutputPlan:
     """The :class:`~convkit.image.outputs.OutputPlan` for the shared output options."""
     from convkit.image.outputs import OutputPlan
 
@@ -42,6 +42,7 @@ def output_plan(output, out_dir, name, fmt, in_place) -> OutputPlan:
         fmt=fmt,
         in_place=in_place,
         stdout_is_tty=sys.stdout.isatty(),
+        quality=quality,
     )
 
 
@@ -86,3 +87,13 @@ def finish_batch(
         report.summary(result, verb=verb, per_image=per_image)
     if result.failed:
         raise typer.Exit(1)
+
+
+def print_plan(result: BatchReport, sources) -> None:
+    """A dry run's plan on stdout: ``INPUT -> OUTPUT``, one line per file it would write."""
+    lines = [
+        f"{source.display} -> {path}"
+        for source, files in zip(sources, result.results, strict=True)
+        for path in files
+    ]
+    report.emit("\n".join(lines))

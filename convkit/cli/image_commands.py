@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from convkit.cli import report
-from convkit.cli.common import batch_options, collect_inputs, finish_batch, output_plan
+from convkit.cli.common import (
+    batch_options,
+    collect_inputs,
+    finish_batch,
+    output_plan,
+    print_plan,
+)
 from convkit.cli.options import (
     DEFAULTS,
+    DryRun,
     FailFast,
     Format,
     Images,
@@ -26,6 +33,7 @@ from convkit.cli.options import (
     Name,
     OutDir,
     Output,
+    Quality,
     Quiet,
     Recursive,
 )
@@ -139,11 +147,13 @@ def grayscale(
     ] = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
+    quality: Quality = None,
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
     """Convert images to one gray channel with OpenCV (0.299 R + 0.587 G + 0.114 B).
@@ -161,13 +171,17 @@ def grayscale(
     with report.progress(len(sources), "images") as tick:
         result = grayscale_images(
             sources,
-            output_plan(output, out_dir, name, fmt, in_place),
+            output_plan(output, out_dir, name, fmt, in_place, quality),
             size=size,
             interpolation=interpolation,
             keep_aspect=keep_aspect,
             max_pixels=max_pixels,
             batch=batch_options(jobs, fail_fast, tick),
+            dry_run=dry_run,
         )
+    if dry_run:
+        print_plan(result, sources)
+        return
     finish_batch(result, quiet=quiet)
 
 
@@ -262,11 +276,13 @@ def filter_(
     ] = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
+    quality: Quality = None,
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
     """Filter images with cv2.filter2D, one result per kernel.
@@ -291,7 +307,7 @@ def filter_(
         result = filter_images(
             sources,
             kernels,
-            output_plan(output, out_dir, name, fmt, in_place),
+            output_plan(output, out_dir, name, fmt, in_place, quality),
             gray=gray,
             border=border,
             normalize=normalize,
@@ -300,5 +316,9 @@ def filter_(
             raw=raw,
             max_pixels=max_pixels,
             batch=batch_options(jobs, fail_fast, tick),
+            dry_run=dry_run,
         )
+    if dry_run:
+        print_plan(result, sources)
+        return
     finish_batch(result, quiet=quiet)

@@ -64,6 +64,15 @@ Format = Annotated[
         rich_help_panel=_IO,
     ),
 ]
+Quality = Annotated[
+    int | None,
+    typer.Option(
+        "--quality",
+        help="JPEG and WebP quality, 1-100 \\[default: OpenCV's, 95 for JPEG].",
+        show_default=False,
+        rich_help_panel=_IO,
+    ),
+]
 InPlace = Annotated[
     bool,
     typer.Option(
@@ -93,6 +102,15 @@ Jobs = Annotated[
 FailFast = Annotated[
     bool,
     typer.Option("--fail-fast", help="Stop at the first input that fails.", rich_help_panel=_BATCH),
+]
+DryRun = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Check everything and print the files that would be written (INPUT -> OUTPUT on "
+        "stdout); read and write nothing.",
+        rich_help_panel=_BATCH,
+    ),
 ]
 Quiet = Annotated[
     bool,

@@ -148,8 +148,11 @@ def format_for_path(path: str | Path, default: str = "png") -> str:
     )
 
 
-def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>") -> bytes:
-    """Encode an array in memory; any failure is an :class:`ImageWriteError`."""
+def encode_image(
+    image: np.ndarray, fmt: str = "png", *, name: str = "<output>", quality: int | None = None
+) -> bytes:
+    """Encode an array in memory; any failure is an :class:`ImageWriteError`. ``quality``
+    (1-100) applies to JPEG and WebP, the lossy formats; the others are lossless."""
     fmt = normalize_format(fmt)
     suffix, dtypes = WRITE_FORMATS[fmt]
     if image.dtype.name not in dtypes:
@@ -165,7 +168,11 @@ def encode_image(image: np.ndarray, fmt: str = "png", *, name: str = "<output>")
         suffix = ".pgm" if image.ndim == 2 else ".ppm"
     cv2 = import_cv2()
     try:
-        ok, buf = cv2.imencode(suffix, image)
+        params = []
+        if quality is not None and fmt in ("jpg", "webp"):
+            flag = cv2.IMWRITE_JPEG_QUALITY if fmt == "jpg" else cv2.IMWRITE_WEBP_QUALITY
+            params = [flag, int(quality)]
+        ok, buf = cv2.imencode(suffix, image, params)
     except cv2.error as exc:
         raise ImageWriteError(
             f"cannot encode {fmt.upper()}: {_cv_reason(exc)}", path=name

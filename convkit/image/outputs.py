@@ -55,6 +55,8 @@ class Target:
 
     path: Path | None
     fmt: str
+    quality: int | None = None
+    """JPEG/WebP quality (1-100); None: OpenCV's default (95 for JPEG, 100 for WebP)."""
 
     @property
     def display(self) -> str:
@@ -78,6 +80,7 @@ class OutputPlan:
     fmt: str | None = None
     in_place: bool = False
     stdout_is_tty: bool = False
+    quality: int | None = None
 
     def validate(self, sources: Sequence[Source], whats: Sequence[str]) -> dict:
         """Return ``{(source_index, what): Target}``; raise :class:`UsageError` on conflicts."""
@@ -87,6 +90,8 @@ class OutputPlan:
             raise UsageError("say where results go: `output` FILE (one input) or `out_dir` DIR")
         if self.fmt is not None:
             self.fmt = normalize_format(self.fmt)
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise UsageError(f"`quality` must be from 1 to 100, got {self.quality}")
         if self.output is not None:
             if len(sources) != 1:
                 raise UsageError(f"`output` takes one input, got {len(sources)}; use `out_dir` DIR")
@@ -101,10 +106,11 @@ class OutputPlan:
                         "refusing to write binary image data to a terminal; "
                         "redirect stdout or use `output` FILE"
                     )
-                targets = {(0, whats[0]): Target(None, self.fmt or "png")}
+                targets = {(0, whats[0]): Target(None, self.fmt or "png", self.quality)}
             else:
                 path = Path(self.output)
-                targets = {(0, whats[0]): Target(path, self.fmt or format_for_path(path))}
+                fmt = self.fmt or format_for_path(path)
+                targets = {(0, whats[0]): Target(path, fmt, self.quality)}
         else:
             targets = {}
             for i, src in enumerate(sources):
@@ -129,7 +135,7 @@ class OutputPlan:
             raise UsageError(f"`template` {self.template!r} gives a bad file name {name!r}")
         if self.fmt is None:
             fmt = format_for_path(name, fmt)
-        return Target(self.out_dir / src.rel.parent / name, fmt)
+        return Target(self.out_dir / src.rel.parent / name, fmt, self.quality)
 
     def _check_conflicts(self, sources: Sequence[Source], targets: dict) -> None:
         seen: dict[str, tuple] = {}

@@ -38,7 +38,7 @@ Transform = Callable[[np.ndarray], list[Result]]
 def write_image(target: Target, image: np.ndarray, *, create_folders: bool) -> None:
     """Encode ``image`` in memory and write it to ``target``: stdout, or a file written
     atomically (its folder created first when ``create_folders``)."""
-    data = encode_image(image, target.fmt, name=target.display)
+    data = encode_image(image, target.fmt, name=target.display, quality=target.quality)
     if target.path is None:
         write_stdout(data)
     else:
@@ -56,13 +56,15 @@ def run_images(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch: BatchOptions | None = None,
     reads: Sequence[tuple[Path, str]] = (),
-) -> BatchReport[int]:
+    dry_run: bool = False,
+) -> BatchReport[int] | BatchReport[list[str]]:
     """Run ``transform`` over ``sources`` and write its results; return the batch report.
 
     ``whats`` lists every result name the transform can produce, so that all output paths
     are checked (no collisions, no input overwritten) before the first image is read;
     ``reads`` names the other files the run reads (``(path, what it is)``: kernel files),
-    which no output may replace either.
+    which no output may replace either. With ``dry_run`` every check runs, nothing is read
+    or written, and each input's result is the list of files it would write.
     """
     targets = plan.validate(sources, whats)
     raw_paths: dict = {}
@@ -71,6 +73,8 @@ def run_images(
         raw_paths = raw.targets(targets, sources)
     writes = [t.path for t in targets.values() if t.path is not None]
     refuse_overwriting([*writes, *raw_paths.values()], reads)
+    if dry_run:
+        return planned_report(sources, whats, targets, raw_paths)
     create_folders = plan.out_dir is not None
 
     def work(index: int) -> int:
@@ -90,3 +94,16 @@ def run_images(
     with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         executor.run(work, outputs=lambda n: n)
     return executor.report
+
+
+def planned_report(sources, whats, targets: dict, raw_paths: dict) -> BatchReport[list[str]]:
+    """The report of a dry run: per input, the files it would write, in order."""
+    report: BatchReport[list[str]] = BatchReport(inputs=len(sources), results=[])
+    for index in range(len(sources)):
+        files = []
+        for what in whats:
+            files.append(targets[(index, what)].display)
+            if (index, what) in raw_paths:
+                files.append(str(raw_paths[(index, what)]))
+        report.results.append(files)
+    return report

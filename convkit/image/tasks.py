@@ -59,6 +59,7 @@ def grayscale_images(
     keep_aspect: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch: BatchOptions | None = None,
+    dry_run: bool = False,
 ) -> BatchReport[int]:
     """Convert to one gray channel (OpenCV's 0.299 R + 0.587 G + 0.114 B; alpha dropped,
     dtype kept), optionally resized; one result, ``gray``.
@@ -66,6 +67,7 @@ def grayscale_images(
     ``size`` is a :class:`~convkit.image.geometry.Resize`, its text (``"512"``,
     ``"640x480"``, ``"640x"``, ``"x480"``, ``"50%"``) or ``(width, height)``;
     ``keep_aspect`` fits the image inside an exact ``WxH`` box instead of stretching it.
+    ``dry_run``: every check, nothing read or written (see :func:`run_images`).
     """
     check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if isinstance(size, str):
@@ -88,7 +90,9 @@ def grayscale_images(
             gray = resize(gray, width, height, interpolation=interpolation, keep_aspect=keep_aspect)
         return [Result("gray", gray)]
 
-    return run_images(sources, ["gray"], transform, plan, max_pixels=max_pixels, batch=batch)
+    return run_images(
+        sources, ["gray"], transform, plan, max_pixels=max_pixels, batch=batch, dry_run=dry_run
+    )
 
 
 def default_range(kernel: Kernel) -> str:
@@ -110,6 +114,7 @@ def filter_images(
     raw: Path | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     batch: BatchOptions | None = None,
+    dry_run: bool = False,
 ) -> BatchReport[int]:
     """Filter every source with each kernel (``cv2.filter2D``, a correlation unless
     ``convolve``); one result per kernel, named after it.
@@ -152,4 +157,5 @@ def filter_images(
         max_pixels=max_pixels,
         batch=batch,
         reads=[(k.source, "kernel file") for k in chosen if k.source is not None],
+        dry_run=dry_run,
     )
