@@ -101,6 +101,16 @@ BatchSize = Annotated[
         rich_help_panel="Batch",
     ),
 ]
+MaxMemory = Annotated[
+    str,
+    typer.Option(
+        "--max-memory",
+        help="Refuse an image size whose float32 input, layer outputs and weights would pass "
+        "this much memory, before the model is built: bytes, or K, M, G, T (powers of 1024).",
+        metavar="SIZE",
+        rich_help_panel=_MODEL,
+    ),
+]
 Verbose = Annotated[
     bool,
     typer.Option(
@@ -159,6 +169,7 @@ class _Shared:
     in_place: bool
     recursive: bool
     max_pixels: int
+    max_memory: str
     batch_size: int
     jobs: int | None
     fail_fast: bool
@@ -175,9 +186,11 @@ class _Shared:
 
 def _extract(network: Network, shared: _Shared) -> None:
     """Inputs and outputs from the shared options, the one core call, the report."""
+    from convkit.arithmetic.sizes import parse_bytes
     from convkit.nn.pipeline import extract_feature_maps
     from convkit.nn.render import RenderOptions
 
+    max_memory = parse_bytes(shared.max_memory, "max_memory")
     render = RenderOptions(
         range_mode=shared.range_mode,
         maps=not shared.no_maps,
@@ -201,6 +214,7 @@ def _extract(network: Network, shared: _Shared) -> None:
             batch=batch_options(shared.jobs, shared.fail_fast, tick),
             batch_size=shared.batch_size,
             max_pixels=shared.max_pixels,
+            max_memory=max_memory,
             on_model=None if shared.quiet else on_model,
             verbose=shared.verbose,
         )
@@ -329,6 +343,7 @@ def conv(
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    max_memory: MaxMemory = "4G",
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
@@ -424,6 +439,7 @@ def pool(
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    max_memory: MaxMemory = "4G",
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
@@ -492,6 +508,7 @@ def run(
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    max_memory: MaxMemory = "4G",
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,

@@ -129,6 +129,7 @@ def spec_network(
         weights=filter_weights(kernel, weights, channels),
         seed=seed,
         spec_text=source.text,
+        spec_path=None if source.path in (None, "<stdin>") else source.path,
     )
 
 

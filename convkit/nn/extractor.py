@@ -5,16 +5,25 @@ the network's weights; images of another size get a model of their own with the 
 weights. The model is called directly on each batch (``model(batch)``): for a few calls
 that is faster than ``model.predict``, which compiles a graph first. TensorFlow is imported
 when an extractor is made, through :func:`convkit.heavy.import_keras`.
+
+Memory is known before anything is built: the arithmetic of the stack
+(:class:`~convkit.arithmetic.results.StackResult`) gives, per image size, the float32 input,
+every layer's output and every weight. An image size whose figure passes ``max_memory``
+is refused (an :class:`~convkit.errors.ImageSizeError` naming the layer that weighs most)
+before Keras builds a model for it; a resource error TensorFlow still raises (out of
+memory) is the same one-line error for the images of that size, not a traceback.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.errors import ConvkitError, ImageSizeError, LayerError
+from convkit.arithmetic.formatting import format_bytes, format_shape
+from convkit.errors import ConvkitError, ImageSizeError, LayerError, UsageError
 
 if TYPE_CHECKING:
     from convkit.arithmetic.shapes import StackResult
@@ -24,6 +33,57 @@ BATCH_MEMORY = 1 << 29
 """A batch is made smaller when the float32 activations of its images would pass this."""
 
 DEFAULT_BATCH_SIZE = 32
+
+DEFAULT_MAX_MEMORY = 4 << 30
+"""The memory budget of one image through a model (float32 input, outputs and weights)."""
+
+
+def memory_needed(stack: StackResult) -> int:
+    """Bytes one image needs in ``stack``: its float32 input, every layer's output and every
+    weight (what convkit counts; TensorFlow needs somewhat more for its own work)."""
+    return stack.input_bytes + stack.activation_bytes + stack.param_bytes
+
+
+def check_memory(stack: StackResult, max_memory: int) -> None:
+    """An :class:`ImageSizeError` (no path) when one image of this size needs more than
+    ``max_memory`` bytes in ``stack``, naming the layer whose output or weights weigh most."""
+    need = memory_needed(stack)
+    if need <= max_memory:
+        return
+    weights = [layer.params * 4 for layer in stack.layers]
+    index = max(
+        range(len(stack.layers)),
+        key=lambda i: max(stack.layers[i].activation_bytes, weights[i]),
+    )
+    layer = stack.layers[index]
+    if layer.activation_bytes >= weights[index]:
+        what = (
+            f"outputs {format_shape(layer.output_shape)} = {layer.activation_values:,} values "
+            f"= {format_bytes(layer.activation_bytes)}"
+        )
+    else:
+        what = f"holds {layer.params:,} weights = {format_bytes(weights[index])}"
+    h, w, _ = stack.input_shape
+    raise ImageSizeError(
+        f"a {h}x{w} image needs {format_bytes(need)} in this model (float32 input, layer "
+        f"outputs and weights), more than `max_memory` {format_bytes(max_memory)}: layer "
+        f"{index + 1} {layer.name} ({layer.type}) alone {what}; use a smaller image or "
+        "model, or raise `max_memory`"
+    )
+
+
+def _out_of_memory(exc: BaseException, height: int, width: int) -> ImageSizeError | None:
+    """The one-line error of TensorFlow running out of memory (or Python), else None."""
+    from convkit.heavy import import_tensorflow
+
+    if not isinstance(exc, (MemoryError, import_tensorflow().errors.ResourceExhaustedError)):
+        return None
+    found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\]", str(exc))
+    detail = f" ({found.group()})" if found else ""
+    return ImageSizeError(
+        f"a {height}x{width} image does not fit in memory in this model: TensorFlow ran out"
+        f"{detail}; use a smaller image or model, or a smaller `batch_size`"
+    )
 
 
 class FeatureExtractor:
@@ -36,10 +96,15 @@ class FeatureExtractor:
     cannot take is an :class:`~convkit.errors.ImageSizeError`, remembered for that size.
     """
 
-    def __init__(self, network: Network, *, verbose: bool = False):
+    def __init__(
+        self, network: Network, *, verbose: bool = False, max_memory: int = DEFAULT_MAX_MEMORY
+    ):
         from convkit.heavy import import_keras
 
+        if max_memory < 1:
+            raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
         self.network = network
+        self.max_memory = max_memory
         self.keras = import_keras(verbose=verbose)
         self._models: dict[tuple[int, int], Any] = {}
         self._failures: dict[tuple[int, int], ConvkitError] = {}
@@ -53,7 +118,8 @@ class FeatureExtractor:
 
     def check_size(self, height: int, width: int) -> StackResult:
         """The stack analysed for this image size; an :class:`ImageSizeError` (no path)
-        when the image does not fit (too small for a kernel, not the spec's input size)."""
+        when the image does not fit (too small for a kernel, not the spec's input size, more
+        memory than ``max_memory``)."""
         net = self.network
         if net.input_hw is not None and (height, width) != net.input_hw:
             h, w = net.input_hw
@@ -62,11 +128,13 @@ class FeatureExtractor:
                 "resize it first (convkit grayscale --resize) or change input(...)"
             )
         try:
-            return net.analyze(height, width)
+            stack = net.analyze(height, width)
         except LayerError as exc:
             raise ImageSizeError(
                 f"the image ({height}x{width}) is too small for this model: {exc.message}"
             ) from None
+        check_memory(stack, self.max_memory)
+        return stack
 
     def batch_limit(self, height: int, width: int, batch_size: int) -> int:
         """How many images of this size go into one batch (memory-bounded)."""
@@ -75,7 +143,8 @@ class FeatureExtractor:
         except LayerError:
             return 1
         per_image = stack.activation_bytes + height * width * self.network.channels * 4
-        return max(1, min(batch_size, BATCH_MEMORY // max(per_image, 1)))
+        budget = min(BATCH_MEMORY, self.max_memory)
+        return max(1, min(batch_size, budget // max(per_image, 1)))
 
     # -- models ------------------------------------------------------------------------
 
@@ -91,7 +160,13 @@ class FeatureExtractor:
         if key in self._failures:
             raise self._failures[key]
         try:
-            model = self._build(height, width)
+            try:
+                model = self._build(height, width)
+            except Exception as exc:
+                error = _out_of_memory(exc, height, width)
+                if error is None:
+                    raise
+                raise error from None
         except ConvkitError as exc:
             if not isinstance(exc, ImageSizeError):
                 if self.first_model is None:
@@ -147,11 +222,18 @@ class FeatureExtractor:
     # -- running -----------------------------------------------------------------------
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
-        model = self.model_for(int(batch.shape[1]), int(batch.shape[2]))
-        out = model([batch], training=False)
-        if not isinstance(out, (list, tuple)):
-            out = [out]
-        return [np.asarray(t) for t in out]
+        height, width = int(batch.shape[1]), int(batch.shape[2])
+        model = self.model_for(height, width)
+        try:
+            out = model([batch], training=False)
+            if not isinstance(out, (list, tuple)):
+                out = [out]
+            return [np.asarray(t) for t in out]
+        except Exception as exc:
+            error = _out_of_memory(exc, height, width)
+            if error is None:
+                raise
+            raise error from None
 
     def layer_maps(self, inputs: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Model inputs of one size through the model together: for each input, every

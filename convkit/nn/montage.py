@@ -27,6 +27,10 @@ from convkit.image.ops import CHANNEL_NAMES
 MAX_KERNEL = 15
 """Kernels up to this size (on each side) are drawn beside their maps."""
 
+MAX_PANELS = 256
+"""A montage draws at most this many maps (the first ones), so that a layer of a hundred
+thousand filters does not make a sheet of gigabytes; every map is still written alone."""
+
 MAX_WIDTH = 1800
 MIN_TILE = 240
 MAX_TILE = 360

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convkit.arithmetic.shapes import analyze_spec, analyze_stack
@@ -92,7 +93,8 @@ class Network:
 
     ``layers`` exclude any leading ``input(...)`` (its channels fix ``channels``, its size
     is enforced per image through ``input_hw``); ``outputs`` name the layers whose maps are
-    kept, in model order; ``weights`` (optional) go into the layer named ``weights_layer``.
+    kept, in model order; ``weights`` (optional) go into the layer named ``weights_layer``;
+    ``spec_path`` is the spec file the layers were read from, if any.
     """
 
     layers: list[LayerSpec]
@@ -104,10 +106,18 @@ class Network:
     input_hw: tuple[int, int] | None = None
     spec_text: str = ""
     infos: list[LayerInfo] = field(default_factory=list)
+    spec_path: Path | None = None
 
     @property
     def color(self) -> bool:
         return self.channels == 3
+
+    @property
+    def reads(self) -> list[tuple[Path, str]]:
+        """The files this network was made from, each with what it is (the spec file,
+        kernel and weights files): no output of a run may replace one."""
+        files = [] if self.spec_path is None else [(self.spec_path, "spec file")]
+        return files + ([] if self.weights is None else list(self.weights.files))
 
     def info(self, name: str) -> LayerInfo:
         return next(i for i in self.infos if i.name == name)
@@ -129,12 +139,14 @@ def network_from_spec(
     weights: FilterWeights | None = None,
     seed: int | None = None,
     spec_text: str = "",
+    spec_path: str | Path | None = None,
 ) -> Network:
     """Check a parsed spec for feature maps and describe its layers; no Keras yet.
 
     ``color`` None takes the channels of the spec's ``input(...)`` (gray when absent).
     ``outputs`` default to every layer. ``weights`` go into the first ``Conv2D`` layer and
-    must fit it (kernel size, filters, input channels). Problems are
+    must fit it (kernel size, filters, input channels); ``spec_path`` is the file the spec
+    was read from, if any (no output may replace it). Problems are
     :class:`~convkit.errors.SpecError` / :class:`~convkit.errors.UsageError`.
     """
     declared, body = split_input(layers)
@@ -159,6 +171,7 @@ def network_from_spec(
         input_hw=input_hw,
         spec_text=spec_text,
         infos=infos,
+        spec_path=None if spec_path is None else Path(spec_path),
     )
 
 

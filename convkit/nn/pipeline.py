@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 from convkit.defaults import DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport, Executor
 from convkit.errors import ImageSizeError, UsageError
-from convkit.nn.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor
+from convkit.nn.extractor import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEMORY, FeatureExtractor
 from convkit.nn.inputs import Prepared, model_input
 from convkit.nn.render import Renderer
 from convkit.nn.writer import MapWriter, plan_targets
@@ -63,6 +63,7 @@ def extract_feature_maps(
     batch: BatchOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_memory: int = DEFAULT_MAX_MEMORY,
     on_model: Callable[[FeatureExtractor], None] | None = None,
     verbose: bool = False,
     extractor: FeatureExtractor | None = None,
@@ -70,17 +71,23 @@ def extract_feature_maps(
     """Read every source, run it through ``network`` and write its pictures (and ``.npy``
     tensors) where ``plan`` says; the report counts the files written per image.
 
-    Every output path is checked before TensorFlow is imported. ``on_model`` is called
-    once, on the calling thread, when the first model is built (to show its summary);
-    ``verbose`` lets TensorFlow speak; ``extractor`` reuses the models of an earlier run
-    of the same network.
+    Every output path is checked before TensorFlow is imported: no two on one file, none on
+    a file the run reads (an input image, a kernel or weights file, the spec file). An
+    image size that would need more than ``max_memory`` bytes in the model (float32 input,
+    layer outputs, weights: see :func:`convkit.nn.extractor.check_memory`) fails its images
+    before a model is built for it. ``on_model`` is called once, on the calling thread,
+    when the first model is built (to show its summary); ``verbose`` lets TensorFlow
+    speak; ``extractor`` reuses the models of an earlier run of the same network (and its
+    ``max_memory``).
     """
     if batch_size < 1:
         raise UsageError(f"`batch_size` must be at least 1, got {batch_size}")
+    if max_memory < 1:
+        raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
     if extractor is not None and extractor.network is not network:
         raise UsageError("`extractor` runs another network")
     targets = plan_targets(sources, network, plan, render)
-    extractor = extractor or FeatureExtractor(network, verbose=verbose)
+    extractor = extractor or FeatureExtractor(network, verbose=verbose, max_memory=max_memory)
     writer = MapWriter(sources, targets, Renderer(network, extractor, render))
 
     def read(index: int) -> Prepared:

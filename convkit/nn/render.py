@@ -156,19 +156,23 @@ class Renderer:
             yield f"{info.name}-montage", self._montage(info, tiles, color, title, input_picture())
 
     def _montage(self, info, tiles, color, title: str, picture: np.ndarray) -> np.ndarray:
-        from convkit.nn.montage import Panel, layer_montage
+        from convkit.nn.montage import MAX_PANELS, Panel, layer_montage
 
         labels, kernels = self._panel_details(info)
         panels = [
-            Panel(tile, labels[i], kernels[i] if kernels else None) for i, tile in enumerate(tiles)
+            Panel(tile, labels[i], kernels[i] if kernels else None)
+            for i, tile in enumerate(tiles[:MAX_PANELS])
         ]
         if color is not None:
             panels.append(Panel(color, "colour (R, G, B)", None))
         gray = " (gray)" if self.network.channels == 1 else ""
+        note = self._range_note(info)
+        if len(tiles) > MAX_PANELS:
+            note = f"the first {MAX_PANELS} of {len(tiles):,} maps;  {note}"
         return layer_montage(
             panels,
             title=title,
-            note=self._range_note(info),
+            note=note,
             input_panel=Panel(picture, "input" + gray, None),
         )
 

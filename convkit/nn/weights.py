@@ -39,13 +39,15 @@ class FilterWeights:
 
     ``param`` is the parameter they were given with (``kernel`` for 2-D kernels,
     ``weights`` for an array) and ``path`` the file they were read from, if any: messages
-    about weights that do not fit name them.
+    about weights that do not fit name them. ``files`` are every file they were read from,
+    each with what it is (``(path, "kernel file")``): no output may replace one.
     """
 
     kernel: np.ndarray
     labels: tuple[str, ...]
     param: str = "weights"
     path: str | None = None
+    files: tuple[tuple[Path, str], ...] = ()
 
     @property
     def filters(self) -> int:
@@ -96,7 +98,8 @@ def kernels_to_weights(kernels: Sequence[Kernel], channels: int) -> FilterWeight
     stack = np.stack([np.asarray(k.matrix, dtype=np.float32) for k in kernels], axis=-1)
     kernel = np.repeat(stack[:, :, np.newaxis, :], channels, axis=2)
     labels = unique_names([k.name for k in kernels])
-    return FilterWeights(np.ascontiguousarray(kernel), labels, param="kernel")
+    files = tuple((Path(k.source), "kernel file") for k in kernels if k.source is not None)
+    return FilterWeights(np.ascontiguousarray(kernel), labels, param="kernel", files=files)
 
 
 def load_weights(path: str | Path) -> FilterWeights:
@@ -123,7 +126,9 @@ def load_weights(path: str | Path) -> FilterWeights:
     if not np.all(np.isfinite(kernel)):
         raise UsageError("weights contain NaN or infinity", path=name)
     labels = tuple(f"filter {i + 1}" for i in range(kernel.shape[3]))
-    return FilterWeights(np.ascontiguousarray(kernel), labels, path=name)
+    return FilterWeights(
+        np.ascontiguousarray(kernel), labels, path=name, files=((path, "weights file"),)
+    )
 
 
 def check_weights(weights: FilterWeights, conv: LayerSpec, in_channels: int) -> None:

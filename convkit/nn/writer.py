@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convkit.errors import UsageError
+from convkit.errors import ImageSizeError, UsageError
+from convkit.image.outputs import refuse_overwriting
 from convkit.nn.inputs import Prepared, eight_bit_scale, input_picture
 from convkit.nn.render import Renderer, output_whats
 
@@ -32,7 +34,9 @@ def plan_targets(
 
     Returns ``{(source_index, what): Target}`` for the pictures and ``{(source_index,
     ("raw", layer)): Path}`` for the ``.npy`` tensors, which take the name the template
-    gives the layer, with a ``.npy`` suffix.
+    gives the layer, with a ``.npy`` suffix. No output may replace a file the run reads
+    (:func:`~convkit.image.outputs.refuse_overwriting`, by device and inode): an input
+    image (unless ``plan.in_place``), the spec file, a kernel or weights file.
     """
     images, raws, _ = output_whats(network, options)
     if not images and not raws:
@@ -45,6 +49,11 @@ def plan_targets(
         if what in raws and what not in images:
             target = targets.pop(key)
             targets[(index, ("raw", what))] = target.path.with_suffix(".npy")
+    writes = [t if isinstance(t, Path) else t.path for t in targets.values()]
+    reads = list(network.reads)
+    if not plan.in_place:
+        reads += [(Path(s.path), "input image") for s in sources if s.path is not None]
+    refuse_overwriting([w for w in writes if w is not None], reads)
     return targets
 
 
@@ -58,7 +67,18 @@ class MapWriter:
 
     def __call__(self, item: Prepared, layer_maps: dict[str, np.ndarray]) -> int:
         """Write the outputs of image ``item`` from its ``{layer: maps}``; return the
-        number of files written."""
+        number of files written. Running out of memory while drawing fails this image
+        alone, in one line."""
+        try:
+            return self._write(item, layer_maps)
+        except MemoryError:
+            h, w = item.x.shape[:2]
+            raise ImageSizeError(
+                f"ran out of memory drawing the maps of a {h}x{w} image; use a smaller "
+                "image or model, fewer outputs (`no_montage`, `no_maps`), or fewer `jobs`"
+            ) from None
+
+    def _write(self, item: Prepared, layer_maps: dict[str, np.ndarray]) -> int:
         from convkit.files import save_npy
         from convkit.image.pipeline import write_image
 
