@@ -92,31 +92,54 @@ def info(
 
 
 def _print_info_table(infos: list[dict]) -> None:
+    """One row per image, legible at 80 columns: no cell wraps; in a narrow terminal the
+    pixel count goes first (H×W says it), then the middle of long paths (``sam…/cat.png``,
+    the file name kept). Piped, the table is as wide as it needs."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="Images", title_justify="left")
-    table.add_column("image", overflow="fold")
-    table.add_column("shape (H, W, C)")
-    table.add_column("dtype")
-    table.add_column("pixels", justify="right")
-    table.add_column("first pixel")
-    table.add_column("channel: min / max / mean")
-    table.add_column("gray length", justify="right")
+    rows = []
     for item in infos:
-        stats = "\n".join(
-            f"{c['name']}: {c['min']} / {c['max']} / {c['mean']:.2f}" for c in item["channels"]
+        stats = [f"{c['name']} {c['min']}/{c['max']}/{c['mean']:.1f}" for c in item["channels"]]
+        rows.append(
+            {
+                "image": item["path"],
+                "H×W×C": "×".join(map(str, item["shape"])),
+                "dtype": item["dtype"],
+                "pixels": f"{item['pixels']:,}",
+                "first pixel": f"{item['channel_order']} "
+                + ",".join(map(str, item["first_pixel"])),
+                "min / max / mean": "\n".join(stats),
+            }
         )
-        first = f"{item['channel_order']} {tuple(item['first_pixel'])}"
-        table.add_row(
-            item["path"],
-            "(" + ", ".join(map(str, item["shape"])) + ")",
-            item["dtype"],
-            f"{item['pixels']:,}",
-            first,
-            stats,
-            f"{item['gray_length']:,}",
-        )
+    columns = list(rows[0])
+
+    def width_of(name: str) -> int:
+        cells = [name, *(line for row in rows for line in row[name].splitlines())]
+        return max(len(c) for c in cells) + 3
+
+    room = report.terminal_width()
+    if room is not None and sum(map(width_of, columns)) + 2 > room:
+        columns.remove("pixels")
+    table = Table(title="Images", title_justify="left", box=box.SIMPLE_HEAD)
+    for name in columns:
+        table.add_column(name, no_wrap=True, justify="right" if name == "pixels" else "left")
+    path_room = None
+    if room is not None:
+        path_room = max(12, room - 2 - sum(width_of(c) for c in columns if c != "image") - 3)
+    for row in rows:
+        if path_room is not None:
+            row["image"] = _middle_ellipsis(row["image"], path_room)
+        table.add_row(*(row[name] for name in columns))
     report.print_table(table)
+
+
+def _middle_ellipsis(text: str, room: int) -> str:
+    """``text`` in ``room`` characters, keeping its end (the file name): ``pho…/cat.png``."""
+    if len(text) <= room:
+        return text
+    keep_end = min(len(text.rsplit("/", 1)[-1]) + 1, room - 4)
+    return text[: room - keep_end - 1] + "…" + text[-keep_end:]
 
 
 # --------------------------------------------------------------------------- grayscale

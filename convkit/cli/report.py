@@ -173,6 +173,16 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
 
 
+def terminal_width() -> int | None:
+    """The width of the terminal stdout writes to, or None when it is not a terminal (a
+    pipe or a file takes tables as wide as they are)."""
+    import shutil
+
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
 def print_table(table, *, stderr: bool = False, width: int | None = None) -> None:
     """Print a Rich table; to a file, a pipe or a CI log as wide as it wants to be.
 
