@@ -256,3 +256,22 @@ def test_a_thousand_layers_answer_quickly(tmp_path):
     run = run_capped(["shape-calc", "-i", "64", "--spec", "net.txt"], tmp_path, timeout=20)
     params = (4 * 9 * 1 + 4) + 499 * (4 * 9 * 4 + 4)
     assert f"Total params: {params:,} " in _answered(run)
+
+
+def test_terminal_escapes_in_a_spec_are_shown_escaped_under_the_caret(tmp_path):
+    before = snapshot(tmp_path)
+    run = run_capped(["shape-calc", "-i", "8", "conv2d(1, \x1b[31m3)"], tmp_path)
+    assert_refused(run, before, tmp_path, exit_code=2, reason="column 11: unexpected character")
+    assert "\x1b" not in run.stderr
+    assert run.stderr.splitlines()[1:] == ["  conv2d(1, \\x1b[31m3)", "            ^^^^"]
+
+
+def test_a_long_unknown_name_is_echoed_clipped(tmp_path):
+    word = "relu" * 5000
+    run = run_capped(["shape-calc", "-i", "8", word], tmp_path)
+    assert run.exit_code == 2, run
+    assert run.error_lines[0].startswith(
+        "convkit: error: column 1: unknown layer 'relurelurelurelurelurelurelurelurelurelu…"
+        "(20,000 characters)'"
+    )
+    assert len(run.stderr) < 2000

@@ -211,3 +211,23 @@ def test_an_inline_spec_longer_than_a_file_name_runs(root):
     run = _keras(["run", "small.png", "--spec", spec, "--no-maps", "-d", "out", "-q"], root)
     assert run.exit_code == 0, run
     assert len(list((root / "out").iterdir())) == 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--seed", "9" * 30],
+            f"--seed must be between 0 and 2147483647, got {'9' * 30}",
+        ),
+        (
+            ["--filters", "9" * 30],
+            f"--filters must be at most 2**63 − 1 = 9223372036854775807, got {'9' * 30}",
+        ),
+    ],
+)
+def test_huge_numbers_for_conv_are_one_line(root, args, message):
+    before = snapshot(root)
+    run = run_capped(["conv", "small.png", "-d", "out", *args], root, timeout=60)
+    assert_refused(run, before, root, exit_code=2, reason=message)
+    assert run.error_lines == [f"convkit: error: {message}"]

@@ -28,7 +28,7 @@ from convkit.arithmetic.catalogue import (
     canonical_activation,
     suggest,
 )
-from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT, show_int
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT, clip_text, show_int
 from convkit.defaults import KERAS_PADDINGS
 from convkit.errors import SpecError
 
@@ -63,6 +63,8 @@ def show_value(v: Any) -> str:
         return f"({inner}{',' if len(v) == 1 else ''})"
     if is_int(v):
         return show_int(v)
+    if isinstance(v, str):
+        return repr(clip_text(v, 40))
     return repr(v)
 
 
@@ -157,7 +159,7 @@ def _activation(value: Any, name: str) -> str | None:
             return canonical
         guess = suggest(value, list(ACTIVATIONS))
         hint = f" (did you mean {guess!r}?)" if guess else ""
-        raise ArgumentProblem(f"unknown activation {value!r}{hint}")
+        raise ArgumentProblem(f"unknown activation {clip_text(value, 40)!r}{hint}")
     raise ArgumentProblem(f"{name} must be an activation name such as relu, or None")
 
 
@@ -291,7 +293,7 @@ def normalize_kwargs(kind: LayerKind, kwargs: Mapping[str, Any]) -> dict[str, An
         if param is None:
             guess = suggest(key, list(params))
             hint = f" (did you mean {guess!r}?)" if guess else ""
-            raise SpecError(f"{kind.type} has no argument {key!r}{hint}")
+            raise SpecError(f"{kind.type} has no argument {clip_text(key, 40)!r}{hint}")
         try:
             given[key] = normalize_value(param.kind, _tuples(value), key)
         except ArgumentProblem as exc:

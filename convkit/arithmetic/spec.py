@@ -58,7 +58,7 @@ from convkit.arithmetic.catalogue import (
     layer_kind,
     suggest,
 )
-from convkit.arithmetic.limits import MAX_SPEC_CHARS
+from convkit.arithmetic.limits import MAX_SPEC_CHARS, clip_text
 from convkit.arithmetic.normalize import (
     ArgumentProblem,
     complete,
@@ -208,7 +208,8 @@ def _explicit_names(calls: list[Call], src: Source) -> set[str]:
             if arg.key is not None and arg.key.text == "name" and isinstance(arg.value.value, str):
                 if arg.value.value in explicit:
                     raise src.error(
-                        f"duplicate layer name {arg.value.value!r}: layer names must be unique",
+                        f"duplicate layer name {clip_text(arg.value.value, 40)!r}: layer names "
+                        "must be unique",
                         arg.value.start,
                         arg.value.end - arg.value.start,
                     )
@@ -260,7 +261,7 @@ def _kind(call: Call, src: Source) -> LayerKind | None:
         else:
             known = ", ".join(k.aliases[0] for k in LAYER_KINDS)
             hint = f"; known layers: {known}, and activation names such as relu"
-        raise src.error(f"unknown layer {word!r}{hint}", call.name.offset, len(word))
+        raise src.error(f"unknown layer {clip_text(word, 40)!r}{hint}", call.name.offset, len(word))
     return kind
 
 
@@ -298,7 +299,9 @@ def _given_arguments(call: Call, kind: LayerKind, src: Source) -> dict[str, Any]
                 guess = suggest(key, list(params))
                 hint = f" (did you mean {guess!r}?)" if guess else ""
                 raise src.error(
-                    f"{kind.type} has no argument {key!r}{hint}", arg.key.offset, len(key)
+                    f"{kind.type} has no argument {clip_text(key, 40)!r}{hint}",
+                    arg.key.offset,
+                    len(key),
                 )
             param = params[key]
         if param.name in given:

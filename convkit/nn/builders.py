@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convkit.arithmetic.formatting import format_dims
+from convkit.arithmetic.limits import MAX_INT, MAX_INT_TEXT, show_int
 from convkit.arithmetic.sizes import parse_pair
 from convkit.arithmetic.spec import ACTIVATIONS, canonical_activation, parse_spec
 from convkit.arithmetic.spec_source import read_spec
 from convkit.defaults import KERAS_PADDINGS, POOL_MODES
 from convkit.errors import UsageError, check_choice
-from convkit.nn.models import split_input
+from convkit.nn.models import check_seed, split_input
 from convkit.nn.network import Network, network_from_spec
 from convkit.nn.text import plural
 from convkit.nn.weights import FilterWeights, filter_weights
@@ -58,8 +59,11 @@ def conv_network(
     ``filters`` and ``kernel_size``, which default to 1 and 3 otherwise.
     """
     act = _activation(activation)
+    check_seed(seed)
     if filters is not None and filters < 1:
         raise UsageError(f"`filters` must be at least 1, got {filters}")
+    if filters is not None and filters > MAX_INT:
+        raise UsageError(f"`filters` must be at most {MAX_INT_TEXT}, got {show_int(filters)}")
     given = filter_weights(kernel, weights, 3 if color else 1)
     size = None if kernel_size is None else _pair(kernel_size, "kernel_size")
     if given is not None:
@@ -119,6 +123,7 @@ def spec_network(
             'give the layers with `spec`, e.g. `spec` "conv2d(8, 3) relu maxpool2d(2)" '
             "or `spec` FILE"
         )
+    check_seed(seed)
     source = read_spec(spec)
     declared, _ = split_input(source.layers)
     channels = 3 if color or (declared is not None and declared[2] == 3) else 1

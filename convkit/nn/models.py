@@ -12,16 +12,25 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from convkit.arithmetic.formatting import format_shape
-from convkit.errors import SpecError
+from convkit.arithmetic.limits import show_int
+from convkit.errors import SpecError, UsageError
 from convkit.heavy import import_keras
 
 if TYPE_CHECKING:
     from convkit.arithmetic.spec import LayerSpec
 
 
+def check_seed(seed: int | None) -> int | None:
+    """``seed`` if it is None or one Keras takes (``0 .. 2**31 − 1``, as training's);
+    else a :class:`~convkit.errors.UsageError`."""
+    if seed is not None and not 0 <= seed < 2**31:
+        raise UsageError(f"`seed` must be between 0 and 2147483647, got {show_int(seed)}")
+    return seed
+
+
 def set_seed(seed: int | None) -> None:
     """Make weight initialisation, shuffling and dropout repeatable (Python, NumPy, TF)."""
-    if seed is not None:
+    if check_seed(seed) is not None:
         import_keras().utils.set_random_seed(seed)
 
 
