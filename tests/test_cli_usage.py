@@ -84,3 +84,22 @@ def test_thread_count_from_the_environment(run_cli, tmp_path, sample_images):
         "convkit: error: CONVKIT_THREADS must be a positive integer, got 'lots'"
     ]
     assert not (tmp_path / "b.png").exists()
+
+
+def test_a_name_collision_suggests_what_tells_the_results_apart(run_cli, tmp_path, sample_images):
+    image = sample_images / "camera.png"
+    result = run_cli(
+        ["filter", image, "-k", "sobel-x", "-k", "sobel-y", "-d", tmp_path, "--name", "{stem}.png"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"convkit: error: two results would be written to {tmp_path / 'camera.png'} (sobel-x "
+        f"and sobel-y of {image}); make --name include {{what}}"
+    ]
+    result = run_cli(
+        ["grayscale", image, sample_images / "coffee.png", "-d", tmp_path, "--name", "x.png"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "make --name include {index}, or use separate runs"
+    )

@@ -144,11 +144,17 @@ class OutputPlan:
                 continue
             norm = os.path.abspath(target.path)
             if norm in seen:
-                other = sources[seen[norm][0]].display
+                (first, first_what), (second, second_what) = seen[norm], key
+                if first == second:  # two results of one image: only {what} tells them apart
+                    raise UsageError(
+                        f"two results would be written to {target.display} ({first_what} "
+                        f"and {second_what} of {sources[first].display}); make `template` "
+                        "include {what}"
+                    )
                 raise UsageError(
-                    f"two results would be written to {target.display} "
-                    f"(from {other} and {sources[key[0]].display}); "
-                    "make `template` include {index}, or use separate runs"
+                    f"two results would be written to {target.display} (from "
+                    f"{sources[first].display} and {sources[second].display}); make "
+                    "`template` include {index}, or use separate runs"
                 )
             seen[norm] = key
         if self.in_place:
