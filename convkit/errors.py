@@ -81,6 +81,12 @@ class ModelError(ConvkitError):
     """A model file that cannot be loaded, or is not an image classifier (exit 1)."""
 
 
+class OutputClosed(BaseException):
+    """The reader of stdout went away (``| head``). A BaseException, so that it passes
+    every ``except Exception`` (and Typer, which would turn a BrokenPipeError into exit 1)
+    on its way to :func:`convkit.cli.main`, which ends the run quietly, as a shell would."""
+
+
 class ForbiddenGlobal(Exception):
     """A pickle asked for a callable or class outside the allow-list. Raised inside the
     unpickler and turned into a :class:`DataError` naming the file."""

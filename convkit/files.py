@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from convkit.errors import ImageWriteError
+from convkit.errors import ImageWriteError, OutputClosed
 
 
 def _current_umask() -> int:
@@ -98,9 +98,13 @@ def os_error_reason(exc: OSError) -> str:
 
 
 def write_stdout(data: bytes) -> None:
-    """Write encoded image bytes to stdout (the caller has checked it is not a terminal)."""
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    """Write encoded image bytes to stdout (the caller has checked it is not a terminal);
+    a reader that went away (``| head -c 10``) ends the run quietly (:class:`OutputClosed`)."""
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
 
 
 def ensure_folder(folder: Path, *, created_ok: bool) -> None:

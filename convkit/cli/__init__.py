@@ -19,7 +19,7 @@ import typer
 
 from convkit import __version__
 from convkit.cli import report
-from convkit.errors import ConvkitError
+from convkit.errors import ConvkitError, OutputClosed
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # command: (module in convkit.cli, function). Command modules import only Typer and the
@@ -247,7 +247,7 @@ def _main(argv: list[str] | None) -> None:
             raise
         report.error(str(exc))
         sys.exit(exc.exit_code)
-    except (BrokenPipeError, report.OutputClosed):
+    except (BrokenPipeError, OutputClosed):
         _quiet_broken_pipe()
     except (OSError, MemoryError) as exc:
         # The last wall: the core turns the file errors it expects into ConvkitErrors, and

@@ -13,15 +13,12 @@ import traceback
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from convkit.errors import OutputClosed
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from convkit.engine.executor import BatchReport
-
-
-class OutputClosed(BaseException):
-    """The reader of stdout went away (``| head``). A BaseException, so that it reaches
-    :func:`convkit.cli.main` past Typer, which would turn a BrokenPipeError into exit 1."""
 
 
 def emit(text: str) -> None:
