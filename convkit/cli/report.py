@@ -186,17 +186,25 @@ def print_table(table, *, stderr: bool = False, width: int | None = None) -> Non
     Rich assumes 80 columns when it is not writing to a terminal, which folds a wide table
     into fragments; a terminal keeps its own width. ``width`` is the table's natural width
     when the caller knows it (its cells are plain text): measuring costs a start-up-bound
-    command such as shape-calc a few milliseconds.
+    command such as shape-calc a few milliseconds. A reader that went away ends the run
+    quietly (Rich alone would exit 1).
     """
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise OutputClosed()
+
+    console = _Console(stderr=stderr, highlight=False)
     if not console.is_terminal:
         if width is None:
             width = console.measure(table, options=console.options.update_width(1000)).maximum
         if width > console.width:
-            console = Console(stderr=stderr, highlight=False, width=width)
-    console.print(table)
+            console = _Console(stderr=stderr, highlight=False, width=width)
+    try:
+        console.print(table)
+    except BrokenPipeError:
+        raise OutputClosed() from None
 
 
 def text_width(rows: Iterable[Sequence[str]]) -> int:
