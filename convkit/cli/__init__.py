@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("keras_commands", "pool"),
     "run": ("keras_commands", "run"),
     "shape-calc": ("shape_calc", "shape_calc"),
+    "layers": ("layers", "layers"),
     "train-cifar": ("train_commands", "train_cifar"),
     "predict": ("train_commands", "predict"),
 }
