@@ -4,7 +4,8 @@ A Keras model is built for the first image size met, seeded (``Network.seed``) a
 the network's weights; images of another size get a model of their own with the same
 weights. The model is called directly on each batch (``model(batch)``): for a few calls
 that is faster than ``model.predict``, which compiles a graph first. TensorFlow is imported
-when an extractor is made, through :func:`convkit.heavy.import_keras`.
+when the first model is built (through :func:`convkit.heavy.import_keras`), after that
+image size passed its checks: a run whose every image is refused never loads it.
 
 Memory is known before anything is built: the arithmetic of the stack
 (:class:`~convkit.arithmetic.results.StackResult`) gives, per image size, the float32 input,
@@ -17,6 +18,7 @@ memory) is the same one-line error for the images of that size, not a traceback.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -74,9 +76,9 @@ def check_memory(stack: StackResult, max_memory: int) -> None:
 
 def _out_of_memory(exc: BaseException, height: int, width: int) -> ImageSizeError | None:
     """The one-line error of TensorFlow running out of memory (or Python), else None."""
-    from convkit.heavy import import_tensorflow
-
-    if not isinstance(exc, (MemoryError, import_tensorflow().errors.ResourceExhaustedError)):
+    tf = sys.modules.get("tensorflow")  # not imported for this: it may not be loaded yet
+    exhausted = tf is not None and isinstance(exc, tf.errors.ResourceExhaustedError)
+    if not (exhausted or isinstance(exc, MemoryError)):
         return None
     found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\]", str(exc))
     detail = f" ({found.group()})" if found else ""
@@ -99,13 +101,11 @@ class FeatureExtractor:
     def __init__(
         self, network: Network, *, verbose: bool = False, max_memory: int = DEFAULT_MAX_MEMORY
     ):
-        from convkit.heavy import import_keras
-
         if max_memory < 1:
             raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
         self.network = network
         self.max_memory = max_memory
-        self.keras = import_keras(verbose=verbose)
+        self.verbose = verbose
         self._models: dict[tuple[int, int], Any] = {}
         self._failures: dict[tuple[int, int], ConvkitError] = {}
         self._reference: list[np.ndarray] | None = None
@@ -178,10 +178,12 @@ class FeatureExtractor:
         return model
 
     def _build(self, height: int, width: int):
+        from convkit.heavy import import_keras
         from convkit.nn.models import activation_model, build_model, set_seed
 
         net = self.network
         self.check_size(height, width)
+        import_keras(verbose=self.verbose)
         first = self.first_model is None
         if first:
             set_seed(net.seed)

@@ -71,7 +71,7 @@ def extract_feature_maps(
     """Read every source, run it through ``network`` and write its pictures (and ``.npy``
     tensors) where ``plan`` says; the report counts the files written per image.
 
-    Every output path is checked before TensorFlow is imported: no two on one file, none on
+    Every output path is checked before anything is read: no two on one file, none on
     a file the run reads (an input image, a kernel or weights file, the spec file). An
     image size that would need more than ``max_memory`` bytes in the model (float32 input,
     layer outputs, weights: see :func:`convkit.nn.extractor.check_memory`) fails its images
