@@ -335,12 +335,15 @@ def train_cifar(
     from convkit.training.config import TrainSettings
     from convkit.training.session import train_cifar as run
 
+    source = read_spec(spec, param="spec") if spec is not None else None
+    from_file = source is not None and source.path not in (None, "<stdin>")
+    spec_file = Path(source.path) if from_file else None
     settings = TrainSettings(
         dataset=dataset,
         epochs=epochs,
         batch_size=batch_size,
         model=model,
-        spec=read_spec(spec, param="spec").text if spec is not None else None,
+        spec=source.text if source is not None else None,
         augment=augment,
         learning_rate=lr,
         val_split=val_split,
@@ -355,6 +358,7 @@ def train_cifar(
             resume=resume,
             overwrite=overwrite,
             data_dir=data_dir,
+            spec_file=spec_file,
             download=download,
             events=events,
             catch_sigint=True,
@@ -481,24 +485,38 @@ def predict(
     json_out: Json = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            "--max-memory",
+            help="Memory the model and its images may take: a model file that expands past "
+            "it, or whose one image (input and layer outputs, float32) would, is refused.",
+            metavar="SIZE",
+        ),
+    ] = "4G",
     jobs: Jobs = None,
     fail_fast: FailFast = False,
     quiet: Quiet = False,
 ) -> None:
     """Classify images with a trained model and show the likeliest classes.
 
-    The model is loaded in Keras's safe mode (no arbitrary code). Each image is prepared as
-    training saw CIFAR: RGB, resized to the model's input with area interpolation.
+    The model is loaded in Keras's safe mode (no arbitrary code), after its file is checked
+    (sizes, names, the weights it declares). Each image is prepared as training saw CIFAR:
+    RGB, resized to the model's input with area interpolation.
 
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
     from convkit.cli.common import batch_options, collect_inputs
+    from convkit.training.modelfile import parse_size
     from convkit.training.predict import open_classifier
 
     if model is None:
         raise UsageError("give a model (.keras file or results folder) and images (see --help)")
+    budget = parse_size(max_memory, param="max_memory")
     sources = collect_inputs(images, recursive, quiet)
-    classifier = open_classifier(model, labels=labels, top_k=top_k, max_pixels=max_pixels)
+    classifier = open_classifier(
+        model, labels=labels, top_k=top_k, max_pixels=max_pixels, max_memory=budget
+    )
     if classifier.note and not quiet:
         report.note(classifier.note)
     with report.progress(len(sources), "images") as tick:

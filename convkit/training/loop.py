@@ -88,7 +88,7 @@ def _resume_point(data: TrainingData, out: Path, state: RunState, events: Traini
         events.note("no completed epoch to resume from: starting from the first epoch")
         start.first_epoch, start.history = 0, []
         return start
-    from convkit.training.predict import load_model
+    from convkit.training.modelfile import load_model
 
     path = out / state.checkpoint
     start.model = load_model(path, compile=True)

@@ -1,7 +1,13 @@
 """Classifying images with a trained model (``convkit predict``).
 
 * The model is loaded with ``keras.saving.load_model(..., safe_mode=True)``: a ``.keras``
-  file cannot run arbitrary code (Lambda layers holding Python bytecode are refused).
+  file cannot run arbitrary code (Lambda layers holding Python bytecode are refused), and
+  is checked before Keras reads it (:mod:`convkit.training.modelfile`): sizes, ratios,
+  names, and the weights its configuration declares.
+* What one image costs (the model's input as float32, plus its layers' outputs) is known
+  once the model is loaded, before any image is read: over ``max_memory`` the model is
+  refused (a model that declares a 100000x100000 input is not resized into), and the
+  images held and put through the model at once are as many as the budget allows.
 * It must be an image classifier: one input ``(H, W, C)`` with C = 1 or 3, one output of
   ``K`` class scores.
 * Each image is prepared the way training saw CIFAR: 8-bit RGB (16-bit is scaled down, alpha
@@ -22,7 +28,7 @@
 
 from __future__ import annotations
 
-import zipfile
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,55 +40,14 @@ from convkit.defaults import DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.errors import ModelError, UsageError
 from convkit.training.labels import class_names_for
+from convkit.training.modelfile import (
+    DEFAULT_MAX_MEMORY,
+    load_model,
+    resolve_model_path,
+)
 
 if TYPE_CHECKING:
     from convkit.image.sources import Source
-
-
-def resolve_model_path(path: str | Path) -> Path:
-    """A model file, or a ``train-cifar`` results folder (its ``model.keras``)."""
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / "model.keras"
-        if not candidate.is_file():
-            raise ModelError("a folder without model.keras: give the model file", path=str(path))
-        return candidate
-    if not path.exists():
-        raise ModelError("no such file or directory", path=str(path))
-    return path
-
-
-def load_model(path: str | Path, *, compile: bool = False):
-    """Load a Keras model in safe mode; any failure is one :class:`ModelError` line."""
-    from convkit.heavy import import_keras
-
-    path = resolve_model_path(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-    except OSError as exc:
-        raise ModelError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
-    if not (zipfile.is_zipfile(path) or head == b"\x89HDF\r\n\x1a\n"):
-        raise ModelError(
-            "cannot load the model: not a Keras model file (neither a .keras zip archive "
-            "nor a legacy HDF5 .h5 file)",
-            path=str(path),
-        )
-    keras = import_keras()
-    try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - zip, h5, JSON and Keras errors alike
-        text = str(exc).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        if "safe_mode" in text or "unsafe" in text.lower():
-            reason = "it holds Python code (a Lambda layer), refused in safe mode"
-        elif "File format not supported" in text:
-            reason = "not a Keras model file (.keras, or legacy .h5)"
-        elif "no item named" in text:
-            reason = "not a Keras model file (the archive has no config.json)"
-        if len(reason) > 200:
-            reason = reason[:197] + "..."
-        raise ModelError(f"cannot load the model: {reason}", path=str(path)) from None
 
 
 @dataclass(frozen=True)
@@ -126,6 +91,43 @@ def inspect_model(model, *, name: str = "model") -> ModelShape:
     return ModelShape(int(shape[0]), int(shape[1]), int(shape[2]), int(out[0]), scale)
 
 
+def _activation_bytes(model) -> int:
+    """The float32 outputs of every layer of ``model`` for one image (an upper bound of
+    what a forward pass keeps alive); layers whose output is unknown count nothing."""
+    total = 0
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue  # the input itself, counted apart
+        try:
+            outputs = layer.output
+        except (AttributeError, ValueError, RuntimeError):
+            continue
+        for tensor in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            dims = tuple(getattr(tensor, "shape", ()) or ())[1:]
+            if dims and all(isinstance(d, int) for d in dims):
+                total += math.prod(dims) * 4
+    return total
+
+
+def plan_batches(model, shape: ModelShape, max_memory: int, *, name: str) -> tuple[int, int]:
+    """How many prepared images to hold, and how many to put through the model at once,
+    within ``max_memory``; a model whose one image would not fit is refused."""
+    from convkit.arithmetic.formatting import format_bytes
+
+    if max_memory < 1:
+        raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
+    image = shape.height * shape.width * shape.channels * 4
+    per_image = image + _activation_bytes(model)
+    if per_image > max_memory:
+        raise ModelError(
+            f"the model takes {shape.height}x{shape.width}x{shape.channels} images: "
+            f"{format_bytes(image)} each as float32 ({format_bytes(per_image)} with its "
+            f"layers' outputs), over `max_memory` ({format_bytes(max_memory)})",
+            path=name,
+        )
+    return max(1, min(256, max_memory // 2 // image)), max(1, min(64, max_memory // 2 // per_image))
+
+
 def prepare_image(image: np.ndarray, shape: ModelShape) -> np.ndarray:
     """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit)
     to the float32 ``(H, W, C)`` array the model takes: the model's input
@@ -164,11 +166,11 @@ def top_k(probs: np.ndarray, names: Sequence[str], k: int) -> list[dict]:
     ]
 
 
-def predict_arrays(model, batch: np.ndarray) -> np.ndarray:
-    """Class probabilities of a stack of prepared images."""
+def predict_arrays(model, batch: np.ndarray, *, per_call: int = 64) -> np.ndarray:
+    """Class probabilities of a stack of prepared images, ``per_call`` at a time."""
     if len(batch) == 0:
         return np.zeros((0, 0))
-    scores = model.predict(batch, batch_size=min(len(batch), 64), verbose=0)
+    scores = model.predict(batch, batch_size=max(1, min(len(batch), per_call)), verbose=0)
     return as_probabilities(scores)
 
 
@@ -194,6 +196,8 @@ class Classifier:
     note: str | None  # where the class names came from, when that is a guess
     top_k: int = 3
     max_pixels: int = DEFAULT_MAX_PIXELS
+    held: int = 256  # prepared images held for one call of the model
+    per_call: int = 64  # images the model takes at once
 
     def prepare(self, source: Source) -> np.ndarray:
         """Read one image and prepare it for the model."""
@@ -212,7 +216,7 @@ class Classifier:
             read = executor.map(lambda i: self.prepare(sources[i]), range(len(sources)))
             for index, pixels in read:
                 ready.append((index, pixels))
-                if len(ready) >= batch:
+                if len(ready) >= min(batch, self.held):
                     self._answer(executor, sources, ready)
                     ready = []
             self._answer(executor, sources, ready)
@@ -221,7 +225,9 @@ class Classifier:
     def _answer(self, executor, sources: Sequence[Source], ready) -> None:
         if not ready:
             return
-        probs = predict_arrays(self.model, np.stack([pixels for _, pixels in ready]))
+        probs = predict_arrays(
+            self.model, np.stack([pixels for _, pixels in ready]), per_call=self.per_call
+        )
         for (index, _), row in zip(ready, probs, strict=True):
             best = top_k(row, self.class_names, self.top_k)
             executor.succeed(index, Prediction(sources[index].display, best))
@@ -233,13 +239,20 @@ def open_classifier(
     labels: str | Path | None = None,
     top_k: int = 3,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> Classifier:
     """Load ``model`` (a ``.keras`` file or a results folder) in safe mode, check it is an
-    image classifier, and find its class names (``labels``: a file of them)."""
+    image classifier that fits ``max_memory`` (bytes), and find its class names
+    (``labels``: a file of them)."""
     if top_k < 1:
         raise UsageError(f"`top_k` must be at least 1, got {top_k}")
+    if max_memory < 1:
+        raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
     path = resolve_model_path(model)
-    keras_model = load_model(path)
+    keras_model = load_model(path, max_memory=max_memory)
     shape = inspect_model(keras_model, name=str(path))
+    held, per_call = plan_batches(keras_model, shape, max_memory, name=str(path))
     names, note = class_names_for(path, shape.classes, labels)
-    return Classifier(keras_model, path, shape, names, note, top_k, max_pixels)
+    return Classifier(
+        keras_model, path, shape, names, note, top_k, max_pixels, held=held, per_call=per_call
+    )
