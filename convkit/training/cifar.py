@@ -4,7 +4,8 @@ Where the data comes from (:func:`locate`), in this order:
 
 1. ``data_dir``: the extracted ``cifar-10-batches-py`` folder, a folder that
    holds it (or the archive), or the ``cifar-10-python.tar.gz`` archive itself, which is read
-   in place (members are decompressed in memory, nothing is extracted to disk);
+   in place (members are decompressed in memory one at a time, nothing is extracted to
+   disk);
 2. the ``CONVKIT_DATA`` environment variable, with the same rules;
 3. the folder where ``keras.datasets.cifar10`` caches the data: ``$KERAS_HOME/datasets`` or
    ``~/.keras/datasets`` (the layouts of Keras 3 and of older versions);
@@ -15,13 +16,17 @@ A folder or archive that is found but incomplete or damaged is an error, never a
 fall-through to the next place.
 
 The batches are pickles written by Python 2 (byte-string keys, ``numpy.core.multiarray``
-names). A data file must never run code: :class:`SafeUnpickler` resolves only the globals a
-NumPy array needs (``_reconstruct``, ``ndarray``, ``dtype``; ``_frombuffer`` for protocol
-5), plus two harmless helpers that Python 3 writes into protocol-2 pickles of bytes;
-anything else (``os.system``, ``builtins.eval``, ``subprocess.Popen``...) is refused
-before it is even looked up. The
-result is then validated: a dict with ``data`` as a ``(N, 3072)`` uint8 array, ``N`` labels
-in range, all six batches present.
+names). A data file must never run code nor cost more than its size: it is read with the
+restricted unpickler of :mod:`convkit.training.unpickle` (an allow-list of globals, and
+bounds on objects and nesting checked before anything is built). The result is then
+validated: a dict with ``data`` as a ``(N, 3072)`` uint8 array, ``N`` labels in range, all
+six batches present.
+
+Every file is read one at a time and parsed before the next is read, and none may be larger
+than the real ones (:meth:`DatasetInfo.max_bytes`): a member of an archive is refused from
+its header, before it is decompressed, and an archive may hold no more than the data set's
+files and a few small others (a 2.9 MB archive of seven 400 MB members took 3.2 GiB
+before).
 
 Images stay ``uint8`` in ``(N, 32, 32, 3)`` (RGB, channels-last) until a batch is fed to a
 model: a float64 copy of the training set would cost 1.2 GB. :func:`load` gives them as
@@ -30,27 +35,36 @@ model: a float64 copy of the training set would cost 1.2 GB. :func:`load` gives 
 
 from __future__ import annotations
 
-import io
 import math
 import os
-import pickle
 import socket
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convkit.errors import DataError, ForbiddenGlobal, UsageError
+from convkit.errors import DataError, UsageError
 from convkit.training.data import TrainingData
 from convkit.training.labels import CIFAR10_NAMES
+from convkit.training.unpickle import SafeUnpickler, safe_loads
+
+__all__ = ["DATASETS", "IMAGE_SHAPE", "SafeUnpickler", "load", "locate", "safe_loads"]
 
 IMAGE_SHAPE = (32, 32, 3)
 """Every CIFAR image: 32x32 pixels, RGB."""
 _ROW = math.prod(IMAGE_SHAPE)  # one image as one row of a batch
-_MAX_MEMBER_BYTES = 400 * 1024 * 1024  # the largest real file, CIFAR-100 train, is 155 MB
+_MIB = 1 << 20
+# The real files: CIFAR-10's six batches and CIFAR-100's test file are 31.0 MB each,
+# CIFAR-100's train file 155.2 MB, the meta files 158 and 1,758 bytes. No file may be larger
+# than the real one rounded up (:meth:`DatasetInfo.max_bytes`).
+_MAX_BATCH_BYTES = 32 * _MIB
+_MAX_META_BYTES = 64 * 1024
+_MAX_OTHER_BYTES = 16 * _MIB  # what an archive may hold besides the data (readme.html: 88 B)
+_MAX_TAR_MEMBERS = 1000  # the real archives have 9 (the folder, 7 files, readme.html)
+_MAX_TAR_HEADER = 64 * 1024  # pax and GNU long-name headers, read whole by tarfile
 _DOWNLOAD_TIMEOUT_S = 20.0
 
 
@@ -70,10 +84,17 @@ class DatasetInfo:
     num_classes: int
     keras_dirname: str  # keras.utils.get_file's fname in keras.datasets.<name>.load_data
     default_names: tuple[str, ...]
+    large_files: tuple[tuple[str, int], ...] = ()  # files larger than _MAX_BATCH_BYTES
 
     @property
     def files(self) -> tuple[str, ...]:
         return (*self.train_files, *self.test_files)
+
+    def max_bytes(self, name: str) -> int:
+        """The largest file ``name`` may be: the real one's size, rounded up."""
+        if name == self.meta_file:
+            return _MAX_META_BYTES
+        return dict(self.large_files).get(name, _MAX_BATCH_BYTES)
 
     def describe_layout(self) -> str:
         batches = ", ".join(self.files)
@@ -115,6 +136,7 @@ DATASETS: dict[str, DatasetInfo] = {
         num_classes=100,
         keras_dirname="cifar-100-python-target",
         default_names=tuple(f"class {i}" for i in range(100)),
+        large_files=(("train", 160 * _MIB),),
     ),
 }
 
@@ -124,76 +146,6 @@ def dataset_info(name: str) -> DatasetInfo:
     if key not in DATASETS:
         raise UsageError(f"unknown dataset {name!r} (known: {', '.join(DATASETS)})")
     return DATASETS[key]
-
-
-# --------------------------------------------------------------------------- safe unpickling
-
-
-def _safe_latin1_encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-    # Python 3 pickles ``bytes`` at protocol 2 as ``_codecs.encode(text, "latin1")``.
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "iso-8859-1"):
-        raise pickle.UnpicklingError("unexpected use of _codecs.encode")
-    return text.encode("latin1")
-
-
-def _safe_empty_bytes(*args: Any) -> bytes:
-    # ... and an empty ``bytes`` as ``bytes()``; nothing else may reach the constructor.
-    if args:
-        raise pickle.UnpicklingError("unexpected use of bytes()")
-    return b""
-
-
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    reconstruct = np.zeros(0).__reduce__()[0]  # this NumPy's multiarray._reconstruct
-    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numeric._frombuffer (protocol 5)
-    return {
-        ("numpy.core.multiarray", "_reconstruct"): reconstruct,  # written by NumPy < 2
-        ("numpy._core.multiarray", "_reconstruct"): reconstruct,  # written by NumPy >= 2
-        ("numpy.core.numeric", "_frombuffer"): frombuffer,
-        ("numpy._core.numeric", "_frombuffer"): frombuffer,
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): _safe_latin1_encode,
-        ("__builtin__", "bytes"): _safe_empty_bytes,
-        ("builtins", "bytes"): _safe_empty_bytes,
-    }
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickles plain data and NumPy arrays only; any other global is refused.
-
-    ``find_class`` is the only way a pickle reaches code (``GLOBAL``, ``STACK_GLOBAL``,
-    ``INST``, ``OBJ`` and the extension registry all go through it), so answering it from a
-    fixed table, without importing anything, keeps a malicious file from running a command.
-    Persistent ids are refused by the base class.
-    """
-
-    _ALLOWED = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = self._ALLOWED.get((module, name))
-        if found is None:
-            raise ForbiddenGlobal(module, name)
-        return found
-
-
-def safe_loads(data: bytes, *, name: str) -> Any:
-    """Unpickle ``data`` with :class:`SafeUnpickler` (Python 2 strings stay bytes)."""
-    try:
-        return SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except ForbiddenGlobal as exc:
-        raise DataError(
-            f"refused to load: the file asks to run {exc.module}.{exc.name}, which no CIFAR "
-            "batch needs (a corrupt or malicious file; get a fresh copy of the data)",
-            path=name,
-        ) from None
-    except (RecursionError, MemoryError):
-        raise DataError("not a CIFAR batch: unreadable pickle", path=name) from None
-    except Exception as exc:  # noqa: BLE001 - any decoding failure of untrusted bytes
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if isinstance(exc, EOFError) or "truncated" in reason or "ran out of input" in reason:
-            reason = "the file is truncated"
-        raise DataError(f"not a CIFAR batch: corrupt pickle ({reason})", path=name) from None
 
 
 # --------------------------------------------------------------------------- validation
@@ -417,8 +369,22 @@ def download(
 # --------------------------------------------------------------------------- reading
 
 
-def _read_dir(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
-    wanted = (*info.files, info.meta_file)
+def _read_limited(file: Path, limit: int) -> bytes:
+    size = file.stat().st_size
+    if size > limit:
+        raise DataError(
+            f"too large for a CIFAR file ({size:,} bytes; the real one is under {limit:,})",
+            path=str(file),
+        )
+    with open(file, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # it grew since
+        raise DataError(f"too large for a CIFAR file (over {limit:,} bytes)", path=str(file))
+    return data
+
+
+def _dir_files(loc: Location, info: DatasetInfo) -> Iterator[tuple[str, bytes]]:
+    """The files of a batch folder, one at a time."""
     missing = [f for f in info.files if not (loc.path / f).is_file()]
     if missing:
         raise DataError(
@@ -426,46 +392,64 @@ def _read_dir(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
             f"(all of {', '.join(info.files)} are needed)",
             path=str(loc.path),
         )
-    out = {}
-    for name in wanted:
+    for name in (info.meta_file, *info.files):
         file = loc.path / name
         if not file.is_file():
             continue
-        size = file.stat().st_size
-        if size > _MAX_MEMBER_BYTES:
-            raise DataError(f"too large for a CIFAR batch ({size:,} bytes)", path=str(file))
         try:
-            out[name] = file.read_bytes()
+            data = _read_limited(file, info.max_bytes(name))
         except OSError as exc:
             raise DataError(f"cannot read: {exc.strerror or exc}", path=str(file)) from None
-    return out
+        yield name, data
+        del data  # before the next file is read
 
 
-def _read_tar(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar member whose extended header (pax, GNU long name), which tarfile reads whole
+    into memory, is refused when it is larger than any real one needs."""
+
+    def _proc_member(self, tarfile_):
+        headers = (
+            tarfile.XHDTYPE,
+            tarfile.XGLTYPE,
+            tarfile.SOLARIS_XHDTYPE,
+            tarfile.GNUTYPE_LONGNAME,
+            tarfile.GNUTYPE_LONGLINK,
+        )
+        if self.type in headers and self.size > _MAX_TAR_HEADER:
+            raise tarfile.HeaderError(f"an extended header of {self.size:,} bytes")
+        return super()._proc_member(tarfile_)
+
+
+def _tar_files(loc: Location, info: DatasetInfo) -> Iterator[tuple[str, bytes]]:
+    """The data files of an archive, one at a time, as the stream reaches them; each
+    member's size is checked from its header before it is decompressed."""
     wanted = {*info.files, info.meta_file}
-    out: dict[str, bytes] = {}
+    budget = sum(info.max_bytes(name) for name in wanted) + _MAX_OTHER_BYTES
+    seen: set[str] = set()
+    members = total = 0
     try:
-        # Stream mode ("r|*"): one pass through the compressed file, members in memory only.
-        with tarfile.open(loc.path, mode="r|*") as archive:
+        # Stream mode ("r|*"): one pass through the compressed file, one member in memory.
+        with tarfile.open(loc.path, mode="r|*", tarinfo=_BoundedTarInfo) as archive:
             for member in archive:
-                parts = Path(member.name).parts
-                base = parts[-1] if parts else ""
-                if base not in wanted or base in out or not member.isfile():
-                    continue
-                if len(parts) > 1 and parts[-2] != info.folder:
-                    continue
-                if member.size > _MAX_MEMBER_BYTES:
+                members, total = members + 1, total + member.size
+                name = _data_member(member, wanted, seen, info)
+                if name is not None and member.size > info.max_bytes(name):
                     raise DataError(
-                        f"{member.name}: too large for a CIFAR batch ({member.size:,} bytes)",
+                        f"{member.name}: too large for a CIFAR file ({member.size:,} bytes; "
+                        f"the real one is under {info.max_bytes(name):,})",
                         path=str(loc.path),
                     )
-                handle = archive.extractfile(member)
-                if handle is None:
+                _check_archive_totals(loc, info, members, total, budget)
+                if name is None:
                     continue
-                data = handle.read()
+                handle = archive.extractfile(member)
+                data = handle.read() if handle is not None else b""
                 if len(data) != member.size:
                     raise EOFError("archive ended inside a member")
-                out[base] = data
+                seen.add(name)
+                yield name, data
+                del data  # before the next member is read
     except DataError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
@@ -473,47 +457,77 @@ def _read_tar(loc: Location, info: DatasetInfo) -> dict[str, bytes]:
         if isinstance(exc, EOFError) or "end-of-stream" in reason or "unexpected end" in reason:
             reason = "the archive is truncated"
         raise DataError(f"corrupt or truncated archive ({reason})", path=str(loc.path)) from None
-    missing = [f for f in info.files if f not in out]
+    missing = [f for f in info.files if f not in seen]
     if missing:
         raise DataError(
             f"incomplete {info.title} archive: missing {', '.join(missing)} "
             f"(all of {', '.join(info.files)} are needed, in a {info.folder} folder)",
             path=str(loc.path),
         )
-    return out
+
+
+def _data_member(member: tarfile.TarInfo, wanted: set, seen: set, info: DatasetInfo) -> str | None:
+    """The data file ``member`` is (its base name), or None for any other member."""
+    parts = Path(member.name).parts
+    base = parts[-1] if parts else ""
+    if base not in wanted or base in seen or not member.isfile():
+        return None
+    if len(parts) > 1 and parts[-2] != info.folder:
+        return None
+    return base
+
+
+def _check_archive_totals(
+    loc: Location, info: DatasetInfo, members: int, total: int, budget: int
+) -> None:
+    if members > _MAX_TAR_MEMBERS:
+        raise DataError(
+            f"the archive has more than {_MAX_TAR_MEMBERS:,} members; a {info.title} archive has 9",
+            path=str(loc.path),
+        )
+    if total > budget:
+        raise DataError(
+            f"the archive holds more than {budget:,} bytes, more than a {info.title} archive "
+            "can (a corrupt or malicious file)",
+            path=str(loc.path),
+        )
+
+
+def data_files(loc: Location, info: DatasetInfo) -> list[Path]:
+    """The files reading ``loc`` reads (the archive, or the batch folder's files)."""
+    if loc.kind == "tar":
+        return [loc.path]
+    return [loc.path / name for name in (info.meta_file, *info.files)]
 
 
 def read_location(loc: Location, info: DatasetInfo) -> TrainingData:
-    """Read and validate every batch of the data set at ``loc``."""
-    files = _read_dir(loc, info) if loc.kind == "dir" else _read_tar(loc, info)
+    """Read and validate every batch of the data set at ``loc``, one file at a time."""
+    files = _dir_files(loc, info) if loc.kind == "dir" else _tar_files(loc, info)
 
     def shown(name: str) -> str:
         return str(loc.path / name) if loc.kind == "dir" else f"{loc.path}:{info.folder}/{name}"
 
-    def parse_all(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
-        for name in names:
-            x, y = parse_batch(
-                files[name],
-                name=shown(name),
-                label_key=info.label_key,
-                num_classes=info.num_classes,
+    batches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    names = None
+    for name, data in files:
+        if name == info.meta_file:
+            names = parse_meta(data, name=shown(name), info=info)
+        else:
+            batches[name] = parse_batch(
+                data, name=shown(name), label_key=info.label_key, num_classes=info.num_classes
             )
-            files[name] = b""  # free the raw bytes as we go
-            xs.append(x)
-            ys.append(y)
-        if len(xs) == 1:
-            return xs[0], ys[0]
-        return np.concatenate(xs), np.concatenate(ys)
+        del data  # the raw bytes go before the next file is read
+
+    def joined(group: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = zip(*(batches.pop(name) for name in group), strict=True)
+        return (xs[0], ys[0]) if len(xs) == 1 else (np.concatenate(xs), np.concatenate(ys))
 
     notes = []
-    if info.meta_file in files:
-        names = parse_meta(files[info.meta_file], name=shown(info.meta_file), info=info)
-    else:
+    if names is None:
         names = list(info.default_names)
         notes.append(f"{shown(info.meta_file)} is missing; using the standard class names")
-    x_train, y_train = parse_all(info.train_files)
-    x_test, y_test = parse_all(info.test_files)
+    x_train, y_train = joined(info.train_files)
+    x_test, y_test = joined(info.test_files)
     return TrainingData(
         x_train, y_train, x_test, y_test, names, str(loc.path), info.key, info.title, notes
     )
