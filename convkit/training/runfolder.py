@@ -36,6 +36,7 @@ RESULT_FILES = {
     "unfinished (for --resume)",
 }
 RUN_FILE = "run.json"
+MAX_RUN_FILE_BYTES = 16 * 1024 * 1024  # a run of 10,000 epochs writes about 3 MB
 CHECKPOINT = "checkpoint.keras"
 MODEL = "model.keras"
 
@@ -163,9 +164,21 @@ def load_run(resume: Path) -> RunState:
     if not path.is_file():
         raise UsageError(f"`resume` {resume}: no {RUN_FILE} there, so not a train-cifar run folder")
     try:
-        return RunState.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        size = path.stat().st_size
+        if size > MAX_RUN_FILE_BYTES:
+            raise ValueError(f"{size:,} bytes, more than a run's state takes")
+        state = RunState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ConvkitError(f"unreadable run state ({exc})", path=str(path)) from None
+    if state.checkpoint not in (None, CHECKPOINT, MODEL):
+        # Only these two are ever written: a path elsewhere would make the run read, and
+        # then replace, a file outside its folder.
+        raise ConvkitError(
+            f"unreadable run state (its checkpoint {state.checkpoint!r} is neither "
+            f"{CHECKPOINT} nor {MODEL})",
+            path=str(path),
+        )
+    return state
 
 
 def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:

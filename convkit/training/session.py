@@ -2,7 +2,8 @@
 
 Everything the command does besides showing progress: the settings checked (and, when
 resuming, held against the run's own), the results folder chosen and made ready before any
-time is spent (refusing to overwrite an earlier run unless asked), the CIFAR data found and
+time is spent (refusing to overwrite an earlier run unless asked, and refusing any result
+file that is the data or the spec file), the CIFAR data found and
 read, the run trained (Ctrl-C stopping it after the current batch, when asked), and an
 empty results folder removed again when the run never began. A Python caller gets what the
 command gets: a :class:`~convkit.training.results.TrainResult`.
@@ -41,6 +42,26 @@ class RunPlan:
     created: bool  # ``out`` was made for this run
 
 
+def _refuse_overwriting(
+    out: Path, dataset: str, data_dir: Path | None, spec_file: Path | None
+) -> None:
+    """No file the run writes (its results, ``run.json``, the checkpoint) may be a file it
+    reads (the data, the spec file), compared by device and inode, before anything is
+    written or an earlier run's results are removed. (The model a resumed run continues
+    from is the run's own checkpoint, which the run replaces by design.)"""
+    from convkit.image.outputs import refuse_overwriting
+    from convkit.training.runfolder import RESULT_FILES
+
+    info = cifar.dataset_info(dataset)
+    reads: list[tuple[Path, str]] = []
+    location = cifar.locate(info, data_dir)
+    if location is not None:
+        reads += [(path, f"{info.title} file") for path in cifar.data_files(location, info)]
+    if spec_file is not None:
+        reads.append((Path(spec_file), "spec file"))
+    refuse_overwriting([Path(out) / name for name in RESULT_FILES], reads)
+
+
 def plan_run(
     settings: TrainSettings,
     *,
@@ -48,6 +69,7 @@ def plan_run(
     resume: Path | None = None,
     overwrite: bool = False,
     data_dir: Path | None = None,
+    spec_file: Path | None = None,
 ) -> RunPlan:
     """Check the settings and make the results folder ready (see :func:`train_cifar`)."""
     if settings.model is not None and settings.spec is not None:
@@ -55,11 +77,14 @@ def plan_run(
     if settings.dataset is not None:
         settings = replace(settings, dataset=cifar.dataset_info(settings.dataset).key)
     if resume is not None:
-        return _plan_resume(settings, resume, out=out, overwrite=overwrite, data_dir=data_dir)
+        return _plan_resume(
+            settings, resume, out=out, overwrite=overwrite, data_dir=data_dir, spec_file=spec_file
+        )
     config = TrainConfig.from_settings(settings)
     info = cifar.dataset_info(config.dataset)
     check_stack(config, info.num_classes, cifar.IMAGE_SHAPE, images=f"{info.title} images")
     wanted = Path(out) if out is not None else default_out(info.key)
+    _refuse_overwriting(wanted, info.key, data_dir, spec_file)
     created = not wanted.exists()
     return RunPlan(config, prepare_out(wanted, overwrite=overwrite), None, data_dir, created)
 
@@ -71,6 +96,7 @@ def _plan_resume(
     out: Path | None,
     overwrite: bool,
     data_dir: Path | None,
+    spec_file: Path | None,
 ) -> RunPlan:
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise UsageError("`resume` DIR writes its results into DIR; leave out `out`")
@@ -78,9 +104,10 @@ def _plan_resume(
         raise UsageError("`overwrite` cannot be used with `resume`")
     state = load_run(resume)
     config = resume_config(state, settings)
-    target = prepare_out(resume, resume=True)
     if data_dir is None and state.source and Path(state.source).exists():
         data_dir = Path(state.source)
+    _refuse_overwriting(Path(resume), config.dataset, data_dir, spec_file)
+    target = prepare_out(resume, resume=True)
     return RunPlan(config, target, state, data_dir, created=False)
 
 
@@ -91,6 +118,7 @@ def train_cifar(
     resume: Path | None = None,
     overwrite: bool = False,
     data_dir: Path | None = None,
+    spec_file: Path | None = None,
     download: bool = True,
     events: TrainingEvents | None = None,
     stop: StopRequest | None = None,
@@ -103,13 +131,20 @@ def train_cifar(
     unless ``overwrite``. ``resume`` continues the run in that folder with its own settings,
     up to ``settings.epochs`` epochs in all. The data comes from ``data_dir`` or the places
     :func:`convkit.training.cifar.locate` knows (a Keras download when ``download``).
+    ``spec_file`` is the file ``settings.spec`` was read from, if any: like the data, it is
+    never overwritten by the run's results.
     With ``catch_sigint`` a first Ctrl-C sets ``stop`` (training ends after the current
     batch, and the results are still written) and a second one aborts.
     """
     events = events or TrainingEvents()
     stop = stop or StopRequest()
     plan = plan_run(
-        settings or TrainSettings(), out=out, resume=resume, overwrite=overwrite, data_dir=data_dir
+        settings or TrainSettings(),
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        data_dir=data_dir,
+        spec_file=spec_file,
     )
     try:
         data = cifar.load(
