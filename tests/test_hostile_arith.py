@@ -275,3 +275,14 @@ def test_a_long_unknown_name_is_echoed_clipped(tmp_path):
         "(20,000 characters)'"
     )
     assert len(run.stderr) < 2000
+
+
+def test_a_spec_on_stdin_is_read_only_up_to_the_limit(tmp_path):
+    before = snapshot(tmp_path)
+    stdin = b"relu " * 300_000
+    run = run_capped(["shape-calc", "-i", "8", "--spec", "-"], tmp_path, stdin=stdin)
+    assert_refused(run, before, tmp_path, exit_code=2, reason="<stdin>: the spec is longer")
+    assert run.error_lines[0] == (
+        "convkit: error: <stdin>: the spec is longer than 1,048,576 characters, the most a spec "
+        "may have"
+    )
