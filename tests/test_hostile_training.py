@@ -335,6 +335,33 @@ def test_the_batches_fit_the_budget(models):
     assert plan_batches(model, shape, per_image, name="m") == (1, 1)
 
 
+def test_a_pipe_is_not_a_model_nor_labels(tmp_path):
+    from convkit.errors import ModelError
+    from convkit.training.labels import read_labels
+
+    os.mkfifo(tmp_path / "model.keras")
+    os.mkfifo(tmp_path / "labels.txt")
+    _picture(tmp_path)
+    before = snapshot(tmp_path)
+    run = run_capped(["predict", "model.keras", "pic.png"], tmp_path, timeout=30)
+    assert_refused(
+        run,
+        before,
+        tmp_path,
+        exit_code=1,
+        reason="model.keras: not a regular file (a model is a .keras or .h5 file)",
+    )
+    with pytest.raises(ModelError) as caught:
+        read_labels(tmp_path / "labels.txt")  # would block forever on open() or read()
+    assert caught.value.message == "cannot read the labels: not a regular file"
+    (tmp_path / "big.txt").write_bytes(b"cat\n" * (4 * MIB + 1))
+    with pytest.raises(ModelError) as caught:
+        read_labels(tmp_path / "big.txt")
+    assert caught.value.message == (
+        "cannot read the labels: 16,777,220 bytes, more than class names take (16,777,216)"
+    )
+
+
 # --------------------------------------------------------------------------- 3. CIFAR archives
 
 
@@ -561,6 +588,33 @@ def test_real_pickles_of_every_protocol_pass_the_check():
     batch = cf.batch_dict(x, y, batch_label="b")
     for data in [cf.py2_pickle(batch)] + [pickle.dumps(batch, protocol=p) for p in range(6)]:
         check_pickle(data, name="b")
+
+
+def test_a_model_too_large_to_train_is_refused_before_anything_is_built(tmp_path):
+    cf.write_folder(tmp_path, cf.cifar10_files(per_batch=10, test=10), "cifar-10-batches-py")
+    run, before = _train(
+        tmp_path, "--data-dir", "cifar-10-batches-py", "--spec", "conv2d(100000, 3)"
+    )
+    assert_refused(
+        run,
+        before,
+        tmp_path,
+        exit_code=2,
+        reason="training this model on batches of 64 would need 56.4 GiB (float32 weights, "
+        "their gradients and Adam's moments: 13.5 GiB; a batch's layer outputs and their "
+        "gradients: 42.9 GiB), more than --max-memory 4.0 GiB: use a smaller model or "
+        "--batch-size, or raise --max-memory",
+    )
+
+
+def test_control_that_model_has_900_million_weights():
+    """Before the check, train-cifar built it: 11.4 GiB, then SIGABRT after 17 s."""
+    from convkit.arithmetic.spec import parse_spec
+    from convkit.arithmetic.stack import analyze_spec
+
+    stack = analyze_spec(parse_spec("conv2d(100000, 3)"), (32, 32, 3))
+    head = 30 * 30 * 100_000 * 10 + 10  # the flatten and dense(10) convkit adds
+    assert stack.total_params + head == 902_800_010
 
 
 # ---------------------------------------------------------------- 5. no input overwritten

@@ -311,6 +311,17 @@ def train_cifar(
             rich_help_panel=_DATA,
         ),
     ] = True,
+    max_memory: Annotated[
+        str,
+        typer.Option(
+            "--max-memory",
+            help="Refuse a model whose training step would need more memory (float32 weights, "
+            "gradients and Adam's moments, and a batch's layer outputs and their gradients), "
+            "before anything is built: bytes, or K, M, G, T (powers of 1024).",
+            metavar="SIZE",
+            rich_help_panel=_MODEL,
+        ),
+    ] = "4G",
     json_out: Annotated[
         bool,
         typer.Option("--json", help="Print metrics.json on stdout instead of the summary table."),
@@ -331,9 +342,12 @@ def train_cifar(
 
     Example: convkit train-cifar --epochs 5 --limit 5000 --augment --out out/first-cnn
     """
+    from convkit.arithmetic.sizes import parse_bytes
     from convkit.arithmetic.spec_source import read_spec
     from convkit.training.config import TrainSettings
     from convkit.training.session import train_cifar as run
+
+    budget = parse_bytes(max_memory, "max_memory")
 
     source = read_spec(spec, param="spec") if spec is not None else None
     from_file = source is not None and source.path not in (None, "<stdin>")
@@ -359,6 +373,7 @@ def train_cifar(
             overwrite=overwrite,
             data_dir=data_dir,
             spec_file=spec_file,
+            max_memory=budget,
             download=download,
             events=events,
             catch_sigint=True,
@@ -489,8 +504,9 @@ def predict(
         str,
         typer.Option(
             "--max-memory",
-            help="Memory the model and its images may take: a model file that expands past "
-            "it, or whose one image (input and layer outputs, float32) would, is refused.",
+            help="Refuse a model file that would expand past this much memory, or whose one "
+            "image (float32 input and layer outputs) would need more: bytes, or K, M, G, T "
+            "(powers of 1024).",
             metavar="SIZE",
         ),
     ] = "4G",
@@ -506,13 +522,13 @@ def predict(
 
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
+    from convkit.arithmetic.sizes import parse_bytes
     from convkit.cli.common import batch_options, collect_inputs
-    from convkit.training.modelfile import parse_size
     from convkit.training.predict import open_classifier
 
     if model is None:
         raise UsageError("give a model (.keras file or results folder) and images (see --help)")
-    budget = parse_size(max_memory, param="max_memory")
+    budget = parse_bytes(max_memory, "max_memory")
     sources = collect_inputs(images, recursive, quiet)
     classifier = open_classifier(
         model, labels=labels, top_k=top_k, max_pixels=max_pixels, max_memory=budget

@@ -8,6 +8,8 @@ it.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from convkit.errors import ModelError
 
 LABELS_FILE = "labels.txt"
 """Beside a trained model: its class names, one per line, in output order."""
+
+MAX_LABELS_BYTES = 16 * 1024 * 1024
+"""The largest labels file (or ``metrics.json``) read: 100,000 class names take ~2 MB."""
 
 CIFAR10_NAMES = (
     "airplane",
@@ -35,20 +40,42 @@ def labels_text(names: Sequence[str]) -> bytes:
     return ("\n".join(names) + "\n").encode()
 
 
+def read_small_text(path: Path, *, what: str = "the labels") -> str:
+    """A regular file of at most :data:`MAX_LABELS_BYTES`, as UTF-8 text. Opened without
+    blocking and checked before reading: a pipe or a device is refused, never waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ModelError(f"cannot read {what}: {reason}", path=str(path)) from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelError(f"cannot read {what}: not a regular file", path=str(path))
+        if info.st_size > MAX_LABELS_BYTES:
+            raise ModelError(
+                f"cannot read {what}: {info.st_size:,} bytes, more than class names take "
+                f"({MAX_LABELS_BYTES:,})",
+                path=str(path),
+            )
+        data = handle.read(MAX_LABELS_BYTES + 1)
+    try:
+        return data[:MAX_LABELS_BYTES].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{what} file is not UTF-8 text", path=str(path)) from None
+
+
 def read_labels(path: Path) -> list[str]:
     """Class names from a file: one per line (blank lines ignored), or a JSON list."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ModelError(f"cannot read the labels: {exc.strerror or exc}", path=str(path)) from None
-    except UnicodeDecodeError:
-        raise ModelError("the labels file is not UTF-8 text", path=str(path)) from None
+    text = read_small_text(path)
     stripped = text.strip()
     if stripped.startswith("["):
         try:
             names = json.loads(stripped)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ModelError(f"bad JSON list of labels ({exc})", path=str(path)) from None
+        if not isinstance(names, list):
+            raise ModelError("bad JSON list of labels (not a list)", path=str(path))
         return [str(n) for n in names]
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -77,8 +104,8 @@ def class_names_for(
     metrics = folder / "metrics.json"
     if metrics.is_file():
         try:
-            names = json.loads(metrics.read_text(encoding="utf-8")).get("class_names")
-        except (OSError, ValueError, AttributeError):
+            names = json.loads(read_small_text(metrics, what="metrics")).get("class_names")
+        except (ModelError, ValueError, AttributeError, RecursionError):
             names = None
         if isinstance(names, list) and len(names) == classes:
             return [str(n) for n in names], None

@@ -380,27 +380,3 @@ def _keras_reason(exc: Exception) -> str:
     if len(reason) > 200:
         reason = reason[:197] + "..."
     return reason
-
-
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(text: str | int, *, param: str = "max_memory") -> int:
-    """``"4G"``, ``"512M"``, ``"1.5GiB"``, ``"100000"`` (bytes) -> bytes (binary units)."""
-    if isinstance(text, int):
-        value = text
-    else:
-        found = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,6})?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
-        if found is None:
-            from convkit.errors import UsageError
-
-            shown = text if len(text) <= 40 else text[:37] + "..."
-            raise UsageError(
-                f"`{param}` must be a size such as 4G, 512M or a number of bytes, got {shown!r}"
-            )
-        value = int(float(found.group(1)) * _UNITS[found.group(2).lower()])
-    if value < 1:
-        from convkit.errors import UsageError
-
-        raise UsageError(f"`{param}` must be at least 1 byte, got {text}")
-    return value

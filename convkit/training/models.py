@@ -8,15 +8,20 @@ they are. The image size is the data's (``x.shape[1:]``); the named models (``sm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from convkit.arithmetic.formatting import format_shape
-from convkit.errors import SpecError
+from convkit.arithmetic.formatting import format_bytes, format_shape
+from convkit.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
+    from convkit.arithmetic.results import StackResult
     from convkit.arithmetic.spec import LayerSpec
     from convkit.training.config import TrainConfig
+
+DEFAULT_MAX_MEMORY = 4 << 30
+"""The memory one training step may need (``max_memory``), as convkit counts it."""
 
 
 def _is_softmax(spec: LayerSpec) -> bool:
@@ -53,20 +58,48 @@ def config_layers(config: TrainConfig, num_classes: int) -> list[LayerSpec]:
     return parse_spec(model_spec_text(config.model, num_classes))
 
 
+def training_memory(stack: StackResult, num_classes: int, batch_size: int) -> tuple[int, int]:
+    """What one training step needs, as float32: ``(weights, activations)``. The weights
+    (with the head convkit adds when the spec lacks one) four times: themselves, their
+    gradients and Adam's two moments; every layer's output, input included, twice (kept for
+    the backward pass, and its gradient) for each of ``batch_size`` images."""
+    out = math.prod(stack.output_shape)
+    params = stack.total_params
+    if tuple(stack.output_shape) != (num_classes,):
+        params += out * num_classes + num_classes
+    activations = (stack.input_bytes + stack.activation_bytes) * batch_size * 2
+    return params * 4 * 4, activations
+
+
 def check_stack(
     config: TrainConfig,
     num_classes: int,
     image_shape: Sequence[int],
     *,
     images: str = "the images",
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> None:
     """Shape arithmetic before TensorFlow is even imported: a spec that cannot work on
-    ``image_shape`` images is refused in a fraction of a second, pointing at the layer."""
+    ``image_shape`` images is refused in a fraction of a second, pointing at the layer, and
+    so is one whose training step would need more than ``max_memory`` bytes
+    (:func:`training_memory`): ``conv2d(100000, 3)`` on CIFAR would need 49 GiB."""
     from convkit.arithmetic.stack import analyze_spec
 
+    if max_memory < 1:
+        raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
     layers = config_layers(config, num_classes)
     check_spec_input(layers, image_shape, images=images)
-    analyze_spec(layers, tuple(image_shape))
+    stack = analyze_spec(layers, tuple(image_shape))
+    weights, activations = training_memory(stack, num_classes, config.batch_size)
+    if weights + activations > max_memory:
+        raise UsageError(
+            f"training this model on batches of {config.batch_size} would need "
+            f"{format_bytes(weights + activations)} (float32 weights, their gradients and "
+            f"Adam's moments: {format_bytes(weights)}; a batch's layer outputs and their "
+            f"gradients: {format_bytes(activations)}), more than `max_memory` "
+            f"{format_bytes(max_memory)}: use a smaller model or `batch_size`, or raise "
+            "`max_memory`"
+        )
 
 
 def build_classifier(

@@ -19,7 +19,7 @@ from convkit.errors import UsageError
 from convkit.training import cifar
 from convkit.training.config import TrainConfig, TrainSettings
 from convkit.training.events import StopRequest, TrainingEvents, sigint_stops
-from convkit.training.models import check_stack
+from convkit.training.models import DEFAULT_MAX_MEMORY, check_stack
 from convkit.training.results import TrainResult
 from convkit.training.runfolder import (
     RunState,
@@ -70,6 +70,7 @@ def plan_run(
     overwrite: bool = False,
     data_dir: Path | None = None,
     spec_file: Path | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> RunPlan:
     """Check the settings and make the results folder ready (see :func:`train_cifar`)."""
     if settings.model is not None and settings.spec is not None:
@@ -78,11 +79,23 @@ def plan_run(
         settings = replace(settings, dataset=cifar.dataset_info(settings.dataset).key)
     if resume is not None:
         return _plan_resume(
-            settings, resume, out=out, overwrite=overwrite, data_dir=data_dir, spec_file=spec_file
+            settings,
+            resume,
+            out=out,
+            overwrite=overwrite,
+            data_dir=data_dir,
+            spec_file=spec_file,
+            max_memory=max_memory,
         )
     config = TrainConfig.from_settings(settings)
     info = cifar.dataset_info(config.dataset)
-    check_stack(config, info.num_classes, cifar.IMAGE_SHAPE, images=f"{info.title} images")
+    check_stack(
+        config,
+        info.num_classes,
+        cifar.IMAGE_SHAPE,
+        images=f"{info.title} images",
+        max_memory=max_memory,
+    )
     wanted = Path(out) if out is not None else default_out(info.key)
     _refuse_overwriting(wanted, info.key, data_dir, spec_file)
     created = not wanted.exists()
@@ -97,6 +110,7 @@ def _plan_resume(
     overwrite: bool,
     data_dir: Path | None,
     spec_file: Path | None,
+    max_memory: int,
 ) -> RunPlan:
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise UsageError("`resume` DIR writes its results into DIR; leave out `out`")
@@ -104,6 +118,9 @@ def _plan_resume(
         raise UsageError("`overwrite` cannot be used with `resume`")
     state = load_run(resume)
     config = resume_config(state, settings)
+    info = cifar.dataset_info(config.dataset)
+    images = f"{info.title} images"
+    check_stack(config, info.num_classes, cifar.IMAGE_SHAPE, images=images, max_memory=max_memory)
     if data_dir is None and state.source and Path(state.source).exists():
         data_dir = Path(state.source)
     _refuse_overwriting(Path(resume), config.dataset, data_dir, spec_file)
@@ -119,6 +136,7 @@ def train_cifar(
     overwrite: bool = False,
     data_dir: Path | None = None,
     spec_file: Path | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
     download: bool = True,
     events: TrainingEvents | None = None,
     stop: StopRequest | None = None,
@@ -132,7 +150,9 @@ def train_cifar(
     up to ``settings.epochs`` epochs in all. The data comes from ``data_dir`` or the places
     :func:`convkit.training.cifar.locate` knows (a Keras download when ``download``).
     ``spec_file`` is the file ``settings.spec`` was read from, if any: like the data, it is
-    never overwritten by the run's results.
+    never overwritten by the run's results. A model whose training step would need more
+    than ``max_memory`` bytes is refused before anything is built
+    (:func:`convkit.training.models.check_stack`).
     With ``catch_sigint`` a first Ctrl-C sets ``stop`` (training ends after the current
     batch, and the results are still written) and a second one aborts.
     """
@@ -145,6 +165,7 @@ def train_cifar(
         overwrite=overwrite,
         data_dir=data_dir,
         spec_file=spec_file,
+        max_memory=max_memory,
     )
     try:
         data = cifar.load(
