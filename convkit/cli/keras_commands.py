@@ -18,9 +18,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from convkit.cli import report
-from convkit.cli.common import batch_options, collect_inputs, finish_batch, output_plan
+from convkit.cli.common import (
+    batch_options,
+    collect_inputs,
+    finish_batch,
+    output_plan,
+    print_plan,
+)
 from convkit.cli.options import (
     DEFAULTS,
+    DryRun,
     FailFast,
     Format,
     Images,
@@ -30,6 +37,7 @@ from convkit.cli.options import (
     Name,
     OutDir,
     Output,
+    Quality,
     Quiet,
     Recursive,
 )
@@ -166,6 +174,7 @@ class _Shared:
     no_montage: bool
     name: str
     fmt: str | None
+    quality: int | None
     in_place: bool
     recursive: bool
     max_pixels: int
@@ -173,6 +182,7 @@ class _Shared:
     batch_size: int
     jobs: int | None
     fail_fast: bool
+    dry_run: bool
     quiet: bool
     verbose: bool
 
@@ -198,7 +208,17 @@ def _extract(network: Network, shared: _Shared) -> None:
         raw=shared.raw,
     )
     sources = collect_inputs(shared.images, shared.recursive, shared.quiet)
-    plan = output_plan(shared.output, shared.out_dir, shared.name, shared.fmt, shared.in_place)
+    plan = output_plan(
+        shared.output, shared.out_dir, shared.name, shared.fmt, shared.in_place, shared.quality
+    )
+    if shared.dry_run:
+        result = extract_feature_maps(
+            sources, network, plan, render, max_memory=max_memory, dry_run=True
+        )
+        if not shared.quiet:
+            _note_skipped(network, render)
+        print_plan(result, sources)
+        return
     if shared.verbose:
         _show_tf_logs()
 
@@ -228,17 +248,9 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     from rich.table import Table
 
     from convkit.arithmetic.formatting import format_shape
-    from convkit.nn.render import output_whats
 
     network = extractor.network
-    _, _, skipped = output_whats(network, render)
-    if skipped:
-        many = len(skipped) > 1
-        report.note(
-            f"layer{'s' if many else ''} {', '.join(skipped)} ha{'ve' if many else 's'} "
-            "no spatial maps to draw"
-            + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
-        )
+    _note_skipped(network, render)
     kind = "colour, RGB" if network.color else "gray"
     title = f"Model for a {format_shape(extractor.summary_input_shape)} input ({kind})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -261,6 +273,20 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     table.caption_justify = "left"
     report.print_table(table, stderr=True)
     print(f"spec: {report.printable(network.spec_text)}", file=sys.stderr, flush=True)
+
+
+def _note_skipped(network: Network, render: RenderOptions) -> None:
+    """A note on the output layers that have no maps to draw (Flatten, Dense...)."""
+    from convkit.nn.render import output_whats
+
+    _, _, skipped = output_whats(network, render)
+    if skipped:
+        many = len(skipped) > 1
+        report.note(
+            f"layer{'s' if many else ''} {', '.join(skipped)} ha{'ve' if many else 's'} "
+            "no spatial maps to draw"
+            + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
+        )
 
 
 def _show_tf_logs() -> None:
@@ -340,6 +366,7 @@ def conv(
     no_montage: NoMontage = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
+    quality: Quality = None,
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
@@ -347,6 +374,7 @@ def conv(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -436,6 +464,7 @@ def pool(
     no_montage: NoMontage = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
+    quality: Quality = None,
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
@@ -443,6 +472,7 @@ def pool(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
@@ -505,6 +535,7 @@ def run(
     no_montage: NoMontage = False,
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
+    quality: Quality = None,
     in_place: InPlace = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
@@ -512,6 +543,7 @@ def run(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:

@@ -45,7 +45,7 @@ from convkit.errors import ImageSizeError, UsageError
 from convkit.nn.extractor import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEMORY, FeatureExtractor
 from convkit.nn.inputs import Prepared, model_input
 from convkit.nn.render import Renderer
-from convkit.nn.writer import MapWriter, plan_targets
+from convkit.nn.writer import MapWriter, plan_targets, planned_report
 
 if TYPE_CHECKING:
     from convkit.image.outputs import OutputPlan
@@ -67,9 +67,15 @@ def extract_feature_maps(
     on_model: Callable[[FeatureExtractor], None] | None = None,
     verbose: bool = False,
     extractor: FeatureExtractor | None = None,
-) -> BatchReport[int]:
+    dry_run: bool = False,
+) -> BatchReport[int] | BatchReport[list[str]]:
     """Read every source, run it through ``network`` and write its pictures (and ``.npy``
     tensors) where ``plan`` says; the report counts the files written per image.
+
+    With ``dry_run`` every check that needs no image runs (the network, the output paths,
+    a size fixed by the spec's ``input(...)`` against ``max_memory``), no model is built,
+    nothing is read or written, and each input's result is the list of files it would
+    write (:func:`~convkit.nn.writer.planned_report`).
 
     Every output path is checked before anything is read: no two on one file, none on
     a file the run reads (an input image, a kernel or weights file, the spec file). An
@@ -88,6 +94,10 @@ def extract_feature_maps(
         raise UsageError("`extractor` runs another network")
     targets = plan_targets(sources, network, plan, render)
     extractor = extractor or FeatureExtractor(network, verbose=verbose, max_memory=max_memory)
+    if dry_run:
+        if network.input_hw is not None:
+            extractor.check_size(*network.input_hw)
+        return planned_report(sources, network, render, targets)
     writer = MapWriter(sources, targets, Renderer(network, extractor, render))
 
     def read(index: int) -> Prepared:

@@ -73,18 +73,24 @@ def output_whats(
     for info in network.output_infos:
         if info.channels is None:
             skipped.append(info.name)
-        else:
-            if options.maps:
-                images += [
-                    map_what(info.name, i, info.channels) for i in range(1, info.channels + 1)
-                ]
-                if info.picture:
-                    images.append(f"{info.name}-color")
-            if options.montage:
-                images.append(f"{info.name}-montage")
+        images += layer_whats(info, options)
         if options.raw:
             raws.append(info.name)
     return images, raws, skipped
+
+
+def layer_whats(info: LayerInfo, options: RenderOptions) -> list[str]:
+    """The ``{what}`` of every picture drawn for one layer, in the order they are written."""
+    if info.channels is None:
+        return []
+    whats = []
+    if options.maps:
+        whats += [map_what(info.name, i, info.channels) for i in range(1, info.channels + 1)]
+        if info.picture:
+            whats.append(f"{info.name}-color")
+    if options.montage:
+        whats.append(f"{info.name}-montage")
+    return whats
 
 
 def render_maps(maps: np.ndarray, mode: str, *, scale: float = 1.0) -> list[np.ndarray]:

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convkit.engine.executor import BatchReport
 from convkit.errors import ImageSizeError, UsageError
 from convkit.image.outputs import refuse_overwriting
 from convkit.nn.inputs import Prepared, eight_bit_scale, input_picture
-from convkit.nn.render import Renderer, output_whats
+from convkit.nn.render import Renderer, layer_whats, output_whats
 
 if TYPE_CHECKING:
     from convkit.image.outputs import OutputPlan
@@ -38,8 +39,15 @@ def plan_targets(
     (:func:`~convkit.image.outputs.refuse_overwriting`, by device and inode): an input
     image (unless ``plan.in_place``), the spec file, a kernel or weights file.
     """
-    images, raws, _ = output_whats(network, options)
+    images, raws, skipped = output_whats(network, options)
     if not images and not raws:
+        if len(skipped) == len(network.outputs):
+            many = len(skipped) > 1
+            raise UsageError(
+                f"nothing to write: layer{'s' if many else ''} {', '.join(skipped)} "
+                f"ha{'ve' if many else 's'} no spatial maps to draw; add `raw` to save "
+                f"{'their' if many else 'its'} values"
+            )
         raise UsageError("nothing to write: `no_maps` and `no_montage` leave no output (add `raw`)")
     if raws and plan.out_dir is None:
         raise UsageError("`raw` writes one .npy per layer and image: it needs `out_dir` DIR")
@@ -55,6 +63,23 @@ def plan_targets(
         reads += [(Path(s.path), "input image") for s in sources if s.path is not None]
     refuse_overwriting([w for w in writes if w is not None], reads)
     return targets
+
+
+def planned_report(
+    sources: Sequence[Source], network: Network, options: RenderOptions, targets: dict
+) -> BatchReport[list[str]]:
+    """The report of a dry run: per input, the files :func:`plan_targets` gave it, in the
+    order a run writes them (per layer: the ``.npy``, then the pictures)."""
+    report: BatchReport[list[str]] = BatchReport(inputs=len(sources), results=[])
+    for index in range(len(sources)):
+        files = []
+        for info in network.output_infos:
+            raw = targets.get((index, ("raw", info.name)))
+            if raw is not None:
+                files.append(str(raw))
+            files += [targets[(index, what)].display for what in layer_whats(info, options)]
+        report.results.append(files)
+    return report
 
 
 class MapWriter:
