@@ -617,6 +617,20 @@ def test_control_that_model_has_900_million_weights():
     assert stack.total_params + head == 902_800_010
 
 
+@pytest.mark.keras
+def test_a_training_run_leaves_nothing_in_tmpdir(tmp_path):
+    """tf.data's functions are not converted by AutoGraph, which would leave one source file
+    per function in $TMPDIR (removed at exit only by an atexit handler)."""
+    cf.write_folder(tmp_path, cf.cifar10_files(per_batch=10, test=10), "cifar-10-batches-py")
+    args = ["--data-dir", "cifar-10-batches-py", "--epochs", "1", "--augment", "-q"]
+    run = run_capped(
+        ["train-cifar", "--no-download", "--out", "out", *args], tmp_path, cap=KERAS_CAP
+    )
+    assert run.exit_code == 0, run
+    assert not list((tmp_path / "tmp").iterdir())
+    assert not list(tmp_path.rglob("*.part"))
+
+
 # ---------------------------------------------------------------- 5. no input overwritten
 
 

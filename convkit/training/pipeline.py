@@ -7,6 +7,11 @@ augmentation (random horizontal flip and a random translation of up to :data:`MA
 pixels with reflected borders, stateless random ops keyed by (seed, epoch, step):
 repeatable even with parallel calls) and converts to float32, and ``prefetch`` overlaps all
 of it with the training step. Any image size works: the shapes are the arrays'.
+
+The functions given to tf.data are traced as they are (``do_not_convert``): their ``if``
+statements test Python values, and AutoGraph's conversion would write each function's
+source into a ``__autograph_generated_file*.py`` in ``$TMPDIR``, removed only by an
+``atexit`` handler that a process ending at once (``os._exit``, a signal) never runs.
 """
 
 from __future__ import annotations
@@ -80,7 +85,8 @@ def train_dataset(
             tf.data.Dataset.from_tensors(epoch).repeat(), tf.data.Dataset.range(n), batches
         )
 
-    index = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    plain = tf.autograph.experimental.do_not_convert
+    index = tf.data.Dataset.range(first_epoch, epochs).flat_map(plain(epoch_batches))
     data = tf.data.Dataset.from_tensors((x, y)).repeat()
 
     def load(keys, arrays):
@@ -93,7 +99,7 @@ def train_dataset(
 
     return (
         tf.data.Dataset.zip(index, data)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(tf.autograph.experimental.do_not_convert(load), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(_dataset_options(tf))
     )
@@ -122,7 +128,7 @@ def eval_dataset(x: np.ndarray, y: np.ndarray | None, *, batch_size: int):
 
     return (
         tf.data.Dataset.zip(index, data)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        .map(tf.autograph.experimental.do_not_convert(load), num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
         .with_options(_dataset_options(tf))
     )
