@@ -122,9 +122,13 @@ def check_model_file(path: str | Path, *, max_memory: int = DEFAULT_MAX_MEMORY) 
     """Check ``path`` (see the module docs) without decompressing or parsing anything."""
     path = resolve_model_path(path)
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            size = os.fstat(handle.fileno()).st_size
+        # Without blocking, and checked again once open: a pipe put in its place since is
+        # refused, not waited on.
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelError("not a regular file", path=str(path))
+            head, size = handle.read(8), info.st_size
     except OSError as exc:
         raise ModelError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
     if head == _HDF5_MAGIC:
