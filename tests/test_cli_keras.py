@@ -364,7 +364,7 @@ def test_output_rules(run_main, photo, tmp_path):
         result,
         2,
         r"--output takes one result, this run makes 2 per image \(conv-1, conv-montage\); "
-        "use --out-dir DIR",
+        "add --no-montage to write the map alone, or use --out-dir DIR$",
     )
     result = run_main(["conv", photo, "--raw", "-o", tmp_path / "x.png", "--no-montage"])
     assert_cli_error(

@@ -47,7 +47,7 @@ def test_single_layer_prints_the_formulas(cli_runner):
 
 
 def test_single_layer_json(cli_runner):
-    out = invoke(cli_runner, "-i", 512, "-k", 15, "-s", 1, "-p", 0, "--json").stdout
+    out = invoke(cli_runner, "-i", 512, "--kernel-size", 15, "-s", 1, "-p", 0, "--json").stdout
     assert json.loads(out) == {
         "input_shape": [512, 512, 1],
         "layers": [
@@ -78,21 +78,45 @@ def test_uneven_stride_explains_the_lost_rows(cli_runner):
 @pytest.mark.parametrize(
     "args, output_shape, params",
     [
-        (["-i", "224x224x3", "-k", 3, "-s", 2, "-p", "same", "-f", 64], [112, 112, 64], 1792),
-        (["-i", "224x224", "-c", 3, "-k", 7, "-s", 2, "-p", 3, "-f", 64], [112, 112, 64], 9472),
-        (["-i", "32x24x3", "-k", "3x5", "-p", "1x2", "-f", 8], [32, 24, 8], 368),
-        (["-i", 512, "-k", 15, "-p", "full"], [526, 526, 1], 226),
-        (["-i", 512, "-k", 15, "-d", 2], [484, 484, 1], 226),
-        (["-i", "28x28x32", "-k", 2, "--pool"], [14, 14, 32], 0),
-        (["-i", "28x28x32", "--pool"], [14, 14, 32], 0),  # Keras's default window
-        (["-i", "28x28x32", "-k", 3, "-s", 1, "--pool", "-p", "same"], [28, 28, 32], 0),
-        (["-i", "7x7x3", "-k", 3, "-s", 2, "--transpose", "-f", 8], [15, 15, 8], 224),
         (
-            ["-i", "7x7x3", "-k", 3, "-s", 2, "-p", "same", "--transpose", "--output-padding", 1],
+            ["-i", "224x224x3", "--kernel-size", 3, "-s", 2, "-p", "same", "--filters", 64],
+            [112, 112, 64],
+            1792,
+        ),
+        (
+            ["-i", "224x224", "-c", 3, "--kernel-size", 7, "-s", 2, "-p", 3, "--filters", 64],
+            [112, 112, 64],
+            9472,
+        ),
+        (["-i", "32x24x3", "--kernel-size", "3x5", "-p", "1x2", "--filters", 8], [32, 24, 8], 368),
+        (["-i", 512, "--kernel-size", 15, "-p", "full"], [526, 526, 1], 226),
+        (["-i", 512, "--kernel-size", 15, "--dilation", 2], [484, 484, 1], 226),
+        (["-i", "28x28x32", "--kernel-size", 2, "--pool"], [14, 14, 32], 0),
+        (["-i", "28x28x32", "--pool"], [14, 14, 32], 0),  # Keras's default window
+        (["-i", "28x28x32", "--kernel-size", 3, "-s", 1, "--pool", "-p", "same"], [28, 28, 32], 0),
+        (
+            ["-i", "7x7x3", "--kernel-size", 3, "-s", 2, "--transpose", "--filters", 8],
+            [15, 15, 8],
+            224,
+        ),
+        (
+            [
+                "-i",
+                "7x7x3",
+                "--kernel-size",
+                3,
+                "-s",
+                2,
+                "-p",
+                "same",
+                "--transpose",
+                "--output-padding",
+                1,
+            ],
             [14, 14, 1],
             28,
         ),
-        (["-i", "10x10x3", "-k", 3, "-f", 4, "--no-bias"], [8, 8, 4], 108),
+        (["-i", "10x10x3", "--kernel-size", 3, "--filters", 4, "--no-bias"], [8, 8, 4], 108),
     ],
 )
 def test_single_layer_variants(cli_runner, args, output_shape, params):
@@ -103,11 +127,11 @@ def test_single_layer_variants(cli_runner, args, output_shape, params):
 
 
 def test_pool_and_transpose_human_output(cli_runner):
-    out = invoke(cli_runner, "-i", "10x10x1", "-k", 2, "-s", 3, "--pool").stdout
+    out = invoke(cli_runner, "-i", "10x10x1", "--kernel-size", 2, "-s", 3, "--pool").stdout
     assert "MaxPooling2D: 10×10×1 → 3×3×1" in out
     assert "never read (stride 3 > pooling window 2)" in out
     assert "0 (a pooling window has no weights)" in out
-    out = invoke(cli_runner, "-i", 7, "-k", 1, "-s", 3, "--transpose").stdout
+    out = invoke(cli_runner, "-i", 7, "--kernel-size", 1, "-s", 3, "--transpose").stdout
     assert "(7 − 1)·3 + max(1, 3) = 21" in out
 
 
@@ -265,42 +289,48 @@ def test_spec_arguments_are_not_taken_for_flags(run_main):
 @pytest.mark.parametrize(
     "args, pattern",
     [
-        (["-i", 10, "-k", 15], r"kernel 15 is larger than the input height 10.*Received"),
-        (["-i", 10, "-k", 3, "-s", 2, "-d", 2], r"strides > 1.*dilation_rate > 1"),
         (
-            ["-i", 7, "-k", 3, "-s", 2, "--transpose", "--output-padding", 2],
-            r"^Conv2DTranspose: --output-padding must be strictly less than --stride\. "
+            ["-i", 10, "--kernel-size", 15],
+            r"kernel 15 is larger than the input height 10.*Received",
+        ),
+        (
+            ["-i", 10, "--kernel-size", 3, "-s", 2, "--dilation", 2],
+            r"strides > 1.*dilation_rate > 1",
+        ),
+        (
+            ["-i", 7, "--kernel-size", 3, "-s", 2, "--transpose", "--output-padding", 2],
+            r"^Conv2DTranspose: --output-padding must be strictly less than --strides\. "
             r"Received: output_padding=\(2, 2\), strides=\(2, 2\)$",
         ),
         (
-            ["-i", 7, "-k", 3, "--output-padding", 1],
+            ["-i", 7, "--kernel-size", 3, "--output-padding", 1],
             r"^output padding only applies to a transposed convolution \(--transpose\)\. "
             r"Received: output_padding=\(1, 1\)$",
         ),
         (
-            ["-i", 7, "-k", 3, "--pool", "--transpose"],
+            ["-i", 7, "--kernel-size", 3, "--pool", "--transpose"],
             r"^--pool and --transpose exclude each other: choose one layer kind$",
         ),
         (
-            ["-i", "abc", "-k", 3],
+            ["-i", "abc", "--kernel-size", 3],
             r"^--input must be N, HxW or HxWxC with positive integers, like 512 or 224x224x3, "
             r"got 'abc'$",
         ),
-        (["-i", "0x3", "-k", 3], r"^--input must be N, HxW or HxWxC .*, got '0x3'$"),
+        (["-i", "0x3", "--kernel-size", 3], r"^--input must be N, HxW or HxWxC .*, got '0x3'$"),
         (
-            ["-i", 7, "-k", "3x"],
-            r"^--kernel must be a positive integer N or a pair AxB, like 3 or 3x5, got '3x'$",
+            ["-i", 7, "--kernel-size", "3x"],
+            r"^--kernel-size must be a positive integer N or a pair AxB, like 3 or 3x5, got '3x'$",
         ),
         (
-            ["-i", 7, "-k", 3, "-p", "half"],
+            ["-i", 7, "--kernel-size", 3, "-p", "half"],
             r"^--padding must be valid, same, full, a number P \(zero padding on each side\) "
             r"or a pair PHxPW, got 'half'$",
         ),
-        (["-i", "7x7x3", "-c", 2, "-k", 3], r"3 channels but --channels says 2"),
+        (["-i", "7x7x3", "-c", 2, "--kernel-size", 3], r"3 channels but --channels says 2"),
         (
             ["-i", 7],
-            r"^--kernel is missing: one layer needs --input and --kernel \(e\.g\. --input 512 "
-            r"--kernel 15\), or give a layer spec for a stack$",
+            r"^--kernel-size is missing: one layer needs --input and --kernel-size \(e\.g\. "
+            r"--input 512 --kernel-size 15\), or give a layer spec for a stack$",
         ),
         ([], r"nothing to compute"),
         (
@@ -308,8 +338,8 @@ def test_spec_arguments_are_not_taken_for_flags(run_main):
             r"^--input is missing: the stack needs an input size, e\.g\. --input 224x224x3 "
             r"\(or start the spec with input\(\(224, 224, 3\)\)\)$",
         ),
-        (["-i", 7, "-k", 3, "conv2d(2, 3)"], r"--kernel describes a single layer"),
-        (["-i", 7, "--pool", "-s", 2, "flatten"], r"--stride, --pool describe a single layer"),
+        (["-i", 7, "--kernel-size", 3, "conv2d(2, 3)"], r"--kernel-size describes a single layer"),
+        (["-i", 7, "--pool", "-s", 2, "flatten"], r"--strides, --pool describe a single layer"),
         (["-i", 7, "flatten", "--spec", "x.txt"], r"either as an argument or with --spec"),
         (["-i", 7, "conv2d(8, 3, padding=full)"], r"only in shape-calc's flag mode"),
         (["-i", 7, "# just a comment"], r"^the spec has no layers"),
@@ -323,7 +353,7 @@ def test_usage_errors_exit_2_with_a_message(run_main, args, pattern):
 
 
 def test_click_level_errors_exit_2(run_main):
-    result = run_main(["shape-calc", "-i", "7", "-k", "3", "--filters", "0"])
+    result = run_main(["shape-calc", "-i", "7", "--kernel-size", "3", "--filters", "0"])
     assert result.exit_code == 2
     assert "--filters" in result.stderr
 
@@ -331,7 +361,9 @@ def test_click_level_errors_exit_2(run_main):
 def test_help_shows_examples(cli_runner):
     result = cli_runner.invoke(app, ["shape-calc", "--help"])
     assert result.exit_code == 0
-    assert "convkit shape-calc --input 512 --kernel 15 --stride 1 --padding 0" in result.stdout
+    assert (
+        "convkit shape-calc --input 512 --kernel-size 15 --strides 1 --padding 0" in result.stdout
+    )
     assert "--spec" in result.stdout and "--transpose" in result.stdout
 
 

@@ -404,7 +404,7 @@ def _description(layer: _Layer) -> str:
         else f"{format_padding(pads[0])}x{format_padding(pads[1])}"
     )
     parts = [
-        f"{layer.kernel_word} {format_dims(layer.kernel)}",
+        f"{'window' if layer.pool else 'kernel'} {format_dims(layer.kernel)}",
         f"stride {format_dims(layer.strides)}",
         f"padding {pad_desc}",
     ]
@@ -416,7 +416,7 @@ def _description(layer: _Layer) -> str:
     if not layer.use_bias and not layer.pool:
         parts.append("no bias")
     what = (
-        "pooling window"
+        "max pooling"
         if layer.pool
         else "transposed convolution"
         if layer.transpose

@@ -326,12 +326,13 @@ def conv(
         ),
     ] = None,
     strides: Annotated[
-        str, typer.Option("--strides", help="Stride S or SHxSW.", rich_help_panel=_MODEL)
+        str, typer.Option("--strides", "-s", help="Stride S or SHxSW.", rich_help_panel=_MODEL)
     ] = "1",
     padding: Annotated[
         str,
         typer.Option(
             "--padding",
+            "-p",
             help="valid (no padding: the map shrinks by K-1) or same (zeros around: "
             "output ceil(n / stride)).",
             rich_help_panel=_MODEL,
@@ -441,6 +442,7 @@ def pool(
         str | None,
         typer.Option(
             "--strides",
+            "-s",
             help="Stride S or SHxSW \\[default: the window size, as in Keras].",
             show_default=False,
             rich_help_panel=_MODEL,
@@ -450,6 +452,7 @@ def pool(
         str,
         typer.Option(
             "--padding",
+            "-p",
             help="valid (windows inside the image) or same (output ceil(n / stride); "
             "TensorFlow's average pooling leaves the padded cells out of the mean).",
             rich_help_panel=_MODEL,

@@ -67,8 +67,7 @@ _Spec = Annotated[
 _Kernel = Annotated[
     str | None,
     typer.Option(
-        "--kernel",
-        "-k",
+        "--kernel-size",
         help="Kernel (or pooling window) size: K or KHxKW.",
         show_default=False,
         rich_help_panel=_LAYER,
@@ -78,6 +77,7 @@ _Kernel = Annotated[
 _Stride = Annotated[
     str | None,
     typer.Option(
+        "--strides",
         "--stride",
         "-s",
         help="Stride: S or SHxSW \\[default: 1; the window with --pool].",
@@ -102,7 +102,6 @@ _Dilation = Annotated[
     str | None,
     typer.Option(
         "--dilation",
-        "-d",
         help="Dilation rate: D or DHxDW \\[default: 1].",
         show_default=False,
         rich_help_panel=_LAYER,
@@ -113,13 +112,19 @@ _Filters = Annotated[
     int | None,
     typer.Option(
         "--filters",
-        "-f",
         min=1,
         help="Output channels (filters) \\[default: 1].",
         show_default=False,
         rich_help_panel=_LAYER,
     ),
 ]
+
+# The spellings of convkit 0.x, before each short option meant one thing across convkit
+# (-k a kernel, -d --out-dir, -f --format): still read here, where they clash with nothing,
+# but no longer shown.
+_OldKernel = Annotated[str | None, typer.Option("--kernel", "-k", hidden=True)]
+_OldDilation = Annotated[str | None, typer.Option("-d", hidden=True)]
+_OldFilters = Annotated[int | None, typer.Option("-f", min=1, hidden=True)]
 
 _Pool = Annotated[
     bool,
@@ -172,16 +177,19 @@ def shape_calc(
     output_padding: _OutputPadding = None,
     no_bias: _NoBias = False,
     json_: Json = False,
+    old_kernel: _OldKernel = None,
+    old_dilation: _OldDilation = None,
+    old_filters: _OldFilters = None,
 ) -> None:
     """Exact output sizes, parameters, MACs and receptive fields of CNN
     layers, as Keras 3 builds them (channels-last), with the formulas.
 
     Examples: one layer from flags,
 
-      convkit shape-calc --input 512 --kernel 15 --stride 1 --padding 0
-      convkit shape-calc -i 224x224x3 -k 3 -s 2 -p same --filters 64
-      convkit shape-calc -i 28x28x32 -k 2 --pool
-      convkit shape-calc -i 7 -k 3 -s 2 --transpose --output-padding 1
+      convkit shape-calc --input 512 --kernel-size 15 --strides 1 --padding 0
+      convkit shape-calc -i 224x224x3 --kernel-size 3 -s 2 -p same --filters 64
+      convkit shape-calc -i 28x28x32 --kernel-size 2 --pool
+      convkit shape-calc -i 7 --kernel-size 3 -s 2 --transpose --output-padding 1
 
     or a whole stack from the layer-spec language,
 
@@ -209,12 +217,15 @@ def shape_calc(
     """
     from convkit.arithmetic.sizes import parse_padding, parse_pair
 
+    kernel = _one_of(kernel, old_kernel, "--kernel-size", "-k or --kernel")
+    dilation = _one_of(dilation, old_dilation, "--dilation", "-d")
+    filters = _one_of(filters, old_filters, "--filters", "-f")
     layers = _read_layers(spec_words, spec)
     if layers is not None:
         _refuse_layer_flags(
             {
-                "--kernel": kernel is not None,
-                "--stride": stride is not None,
+                "--kernel-size": kernel is not None,
+                "--strides": stride is not None,
                 "--padding": padding is not None,
                 "--dilation": dilation is not None,
                 "--filters": filters is not None,
@@ -233,9 +244,14 @@ def shape_calc(
             _print_stack(stack)
         return
 
+    if input_shape is None and (kernel is not None or pool or transpose):
+        raise UsageError(
+            "`input_shape` is missing: one layer needs `input_shape` and `kernel` "
+            "(e.g. `input_shape` 512 `kernel` 15)"
+        )
     if input_shape is None:
         raise UsageError(
-            "nothing to compute: give --input and --kernel for one layer, or a layer spec "
+            "nothing to compute: give --input and --kernel-size for one layer, or a layer spec "
             '("conv2d(32, 3) maxpool2d(2) flatten dense(10)") or --spec FILE for a stack; '
             "see convkit shape-calc --help"
         )
@@ -259,6 +275,13 @@ def shape_calc(
         _print_json(layer.to_stack())
     else:
         _print_single(layer)
+
+
+def _one_of(value, old, flag: str, old_flag: str):
+    """An option given by its name or by its old spelling, not both."""
+    if value is not None and old is not None:
+        raise UsageError(f"{flag} is given twice (once as {old_flag}): give it once")
+    return old if value is None else value
 
 
 def _read_layers(spec_words: list[str] | None, spec: str | None) -> list[LayerSpec] | None:
@@ -299,8 +322,7 @@ def _input_size(text: str | None, channels: int | None) -> tuple[int | None, ...
     h, w, c = parse_dims(text, "input_shape")
     if c is not None and channels is not None and c != channels:
         raise UsageError(
-            f"--input {text} has {c} channels but --channels says {channels}. "
-            f"Received: --input {text!r}, --channels {channels}"
+            f"--input {text} has {c} channels but --channels says {channels}: give one of them"
         )
     return h, w, c if c is not None else channels
 

@@ -69,12 +69,19 @@ def conv_network(
     if given is not None:
         _check_given(given, filters, kernel_size, size)
         filters, size = given.filters, given.kernel_size
+    stride2, dilation2 = _pair(strides, "strides"), _pair(dilation, "dilation")
+    if max(stride2) > 1 and max(dilation2) > 1:
+        raise UsageError(
+            f"`strides` {format_dims(stride2)} and `dilation` {format_dims(dilation2)}: "
+            "Keras and TensorFlow refuse a stride above 1 together with a dilation above 1; "
+            "choose one"
+        )
     text = _conv_spec_text(
         filters=filters or 1,
         kernel_size=size or (3, 3),
-        strides=_pair(strides, "strides"),
+        strides=stride2,
         padding=_padding(padding),
-        dilation=_pair(dilation, "dilation"),
+        dilation=dilation2,
         activation=act,
         use_bias=use_bias,
     )

@@ -51,6 +51,14 @@ def plan_targets(
         raise UsageError("nothing to write: `no_maps` and `no_montage` leave no output (add `raw`)")
     if raws and plan.out_dir is None:
         raise UsageError("`raw` writes one .npy per layer and image: it needs `out_dir` DIR")
+    montages = [w for w in images if w.endswith("-montage")]
+    single = plan.output is not None and plan.out_dir is None and len(sources) == 1
+    if single and montages and len(images) - len(montages) == 1:
+        raise UsageError(
+            f"`output` takes one result, this run makes {len(images)} per image "
+            f"({', '.join(images)}); add `no_montage` to write the map alone, or use "
+            "`out_dir` DIR"
+        )
     targets = plan.validate(sources, images + raws)
     for key in list(targets):
         index, what = key
