@@ -10,6 +10,10 @@ DEFAULT_MAX_PIXELS = 256_000_000
 DEFAULT_NAME_TEMPLATE = "{stem}_{what}.{ext}"
 """How results are named in ``--out-dir``: input stem, result name, format suffix."""
 
+DEFAULT_MAX_MEMORY = 4 << 30
+"""The memory one image (conv/pool/run, predict) or one training step may need, checked
+from convkit's own arithmetic before a model is built or loaded (``--max-memory``)."""
+
 # The choices of options shared by the core and the command line, declared once. The core
 # validates against these (naming the parameter); the command line lists them in --help.
 

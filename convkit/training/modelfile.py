@@ -45,13 +45,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.errors import ModelError
 
 MIB = 1 << 20
 GIB = 1 << 30
 
-DEFAULT_MAX_MEMORY = 4 * GIB
-"""The memory ``predict`` may spend on a model and its images (``max_memory``)."""
 
 MAX_MEMBERS = 64
 """The most members a ``.keras`` archive may have (Keras writes three)."""

@@ -13,15 +13,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from convkit.arithmetic.formatting import format_bytes, format_shape
+from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.errors import SpecError, UsageError
 
 if TYPE_CHECKING:
     from convkit.arithmetic.results import StackResult
     from convkit.arithmetic.spec import LayerSpec
     from convkit.training.config import TrainConfig
-
-DEFAULT_MAX_MEMORY = 4 << 30
-"""The memory one training step may need (``max_memory``), as convkit counts it."""
 
 
 def _is_softmax(spec: LayerSpec) -> bool:

@@ -36,12 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.defaults import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.errors import ModelError, UsageError
 from convkit.training.labels import class_names_for
 from convkit.training.modelfile import (
-    DEFAULT_MAX_MEMORY,
     load_model,
     resolve_model_path,
 )

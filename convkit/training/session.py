@@ -15,11 +15,12 @@ import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.errors import UsageError
 from convkit.training import cifar
 from convkit.training.config import TrainConfig, TrainSettings
 from convkit.training.events import StopRequest, TrainingEvents, sigint_stops
-from convkit.training.models import DEFAULT_MAX_MEMORY, check_stack
+from convkit.training.models import check_stack
 from convkit.training.results import TrainResult
 from convkit.training.runfolder import (
     RunState,
