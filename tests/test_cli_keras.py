@@ -238,7 +238,9 @@ def test_batch_with_bad_files_in_the_middle_goes_on(run_cli, make_image, photo, 
         "photo_conv-1.png",
         "photo_conv-montage.png",
     ]
-    assert result.stderr.count("Model for a") == 1
+    # The table for the first size, one line for the other size; none for the size refused.
+    assert result.stderr.count("Model for a") == 2
+    assert "\nModel for a 32×48×1 input (gray): conv 18×34×1\n" in result.stderr
     assert not stray_temp_files(tmp_path)
     # TensorFlow's start-up lines stay out of sight; Keras prints nothing.
     for noise in ("oneDNN", "cuda", "absl", "WARNING", "Traceback"):

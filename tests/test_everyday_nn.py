@@ -298,3 +298,103 @@ def test_shape_calc_old_spellings_still_work(run_cli):
     shown = run_cli(["shape-calc", "--help"], env={"COLUMNS": "120"}).text
     assert "--kernel-size" in shown and "--strides" in shown
     assert not re.search(r"(^|[\s,│])-[kdf]\b", shown), shown
+
+
+# --------------------------------------------------------------------------- tables
+
+STACK = (
+    "conv2d(64, 3, padding=same, activation=relu) maxpool2d(2) globalaveragepooling2d "
+    "flatten dense(10, activation=softmax)"
+)
+FULL_HEADER = ["Layer", "Output shape", "Params", "Non-trainable", "MACs", "RF / jump", "Memory"]
+
+
+def in_terminal(args: list[str], columns: int, cwd) -> str:
+    """What ``convkit ARGS`` shows in a terminal ``columns`` wide (a pty), as plain text."""
+    code = (
+        "import os, pty, sys; pid, fd = pty.fork()\n"
+        "if pid == 0:\n"
+        f"    os.environ['COLUMNS'] = '{columns}'\n"
+        f"    os.execv(sys.executable, [sys.executable, '-m', 'convkit', *{args!r}])\n"
+        "out = b''\n"
+        "while True:\n"
+        "    try:\n"
+        "        chunk = os.read(fd, 65536)\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    if not chunk:\n"
+        "        break\n"
+        "    out += chunk\n"
+        "os.waitpid(pid, 0)\n"
+        "sys.stdout.buffer.write(out)\n"
+    )
+    raw = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60, cwd=cwd)
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw.stdout.decode()).replace("\r", "")
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """``{first cell: cells}`` of a shape-calc table (cells split on two or more spaces)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells[0] and "─" not in line and not line.startswith(("Total ", "Activation")):
+            rows[cells[0]] = cells
+    return rows
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a pty")
+def test_shape_calc_table_at_80_columns_keeps_names_whole_or_ellipsed(tmp_path, run_cli):
+    """At 80 columns every line fits and every layer is one line: the type goes from the
+    labels, the empty Non-trainable column goes, a name too long ends in an ellipsis. At
+    200 columns and piped, the whole table."""
+    args = ["shape-calc", "-i", "224x224x3", STACK]
+    narrow = in_terminal(args, 80, tmp_path)
+    lines = [line for line in narrow.splitlines() if line.strip()]
+    assert all(len(line) <= 80 for line in lines), lines
+    rows = table_rows(narrow)
+    assert rows["Layer"] == ["Layer", "Output shape", "Params", "MACs", "RF / jump", "Memory"]
+    assert rows["conv2d (relu)"] == ["conv2d (relu)", "224×224×64", "1,792", "86.70 M", "3 / 1",
+                                     "12.2 MiB"]  # fmt: skip
+    assert rows["dense (softmax)"][1:3] == ["10", "650"]
+    long_name = [name for name in rows if name.startswith("global_average")]
+    assert long_name == [long_name[0]] and long_name[0].endswith("…"), rows
+    assert "max_pooling2d" in rows and "flatten" in rows and "input" in rows
+
+    piped = run_cli(args)
+    assert piped.exit_code == 0, piped
+    for text in (in_terminal(args, 200, tmp_path), piped.text):
+        rows = table_rows(text)
+        assert rows["Layer"] == FULL_HEADER
+        assert rows["global_average_pooling2d (GlobalAveragePooling2D)"][1:3] == ["64", "0"]
+        assert rows["conv2d (Conv2D, relu)"][1:] == ["224×224×64", "1,792", "86.70 M", "3 / 1",
+                                                     "12.2 MiB"]  # fmt: skip
+    assert piped.text.splitlines()[-3:] == [
+        "Total params: 2,442 (9.5 KiB float32) · trainable 2,442 · non-trainable 0",
+        "Total MACs: 86,704,768 (86.70 M) per image",
+        "Activation memory: 15.3 MiB per image (float32, all layer outputs)",
+    ]
+
+    tiny = in_terminal(args, 40, tmp_path)
+    assert all(len(line) <= 40 for line in tiny.splitlines()), tiny
+    assert table_rows(tiny)["Layer"] == ["Layer", "Output shape", "Params"]
+
+
+@pytest.mark.keras
+def test_summary_says_each_input_size_once(run_cli, make_image, tmp_path):
+    """Three images of two sizes: the model table for the first size, one line for the
+    other, its output shapes as Keras computes them (checked against the files written)."""
+    make_image("in/a.png", shape=(20, 24), seed=1)
+    make_image("in/b.png", shape=(11, 15), seed=2)
+    make_image("in/c.png", shape=(20, 24), seed=3)
+    out = tmp_path / "out"
+    result = run_cli(
+        ["run", tmp_path / "in", "--spec", "conv2d(2, 3) maxpool2d(2)", "--no-montage", "-d", out]
+    )
+    assert result.exit_code == 0, result
+    titles = [line.rstrip() for line in result.stderr_lines if line.startswith("Model for a ")]
+    assert titles == [
+        "Model for a 20×24×1 input (gray)",
+        "Model for a 11×15×1 input (gray): conv2d 9×13×2, max_pooling2d 4×6×2",
+    ]
+    assert cv2.imread(str(out / "b_conv2d-1.png"), cv2.IMREAD_UNCHANGED).shape == (9, 13)
+    assert cv2.imread(str(out / "b_max_pooling2d-2.png"), cv2.IMREAD_UNCHANGED).shape == (4, 6)

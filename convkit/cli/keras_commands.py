@@ -222,8 +222,11 @@ def _extract(network: Network, shared: _Shared) -> None:
     if shared.verbose:
         _show_tf_logs()
 
-    def on_model(extractor: FeatureExtractor) -> None:
-        _print_summary(extractor, render)
+    def on_model(extractor: FeatureExtractor, size: tuple[int, int]) -> None:
+        if size == extractor.summary_input_shape[:2]:
+            _print_summary(extractor, render)
+        else:
+            _print_other_size(extractor.network, size)
 
     with report.progress(len(sources), "images") as tick:
         result = extract_feature_maps(
@@ -273,6 +276,17 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     table.caption_justify = "left"
     report.print_table(table, stderr=True)
     print(f"spec: {report.printable(network.spec_text)}", file=sys.stderr, flush=True)
+
+
+def _print_other_size(network: Network, size: tuple[int, int]) -> None:
+    """One line for each further image size: the output shape of every layer at it."""
+    from convkit.arithmetic.formatting import format_shape
+
+    stack = network.analyze(*size)
+    shapes = ", ".join(f"{layer.name} {format_shape(layer.output_shape)}" for layer in stack.layers)
+    kind = "colour, RGB" if network.color else "gray"
+    line = f"Model for a {format_shape(stack.input_shape)} input ({kind}): {shapes}"
+    print(report.printable(line), file=sys.stderr, flush=True)
 
 
 def _note_skipped(network: Network, render: RenderOptions) -> None:

@@ -344,6 +344,14 @@ def _rf_text(rf: ReceptiveField | None, *, global_: bool) -> tuple[str, str]:
     return format_rf(rf.size), format_rf(rf.jump)
 
 
+_HEADER = ("Layer", "Output shape", "Params", "Non-trainable", "MACs", "RF / jump", "Memory")
+# In a narrow terminal these columns go first, in this order (the totals below the table
+# still give parameters, MACs and memory); the layer names are then shortened.
+_DROPPABLE = ("Non-trainable", "Memory", "RF / jump", "MACs")
+_NAME_ROOM = 20
+"""Columns are dropped until the layer names have this much room (or all they need)."""
+
+
 def _print_stack(stack: StackResult) -> None:
     from rich import box
     from rich.table import Table
@@ -352,7 +360,6 @@ def _print_stack(stack: StackResult) -> None:
     from convkit.arithmetic.formatting import format_bytes, format_count, format_shape
     from convkit.cli.report import print_table
 
-    header = ("Layer", "Output shape", "Params", "Non-trainable", "MACs", "RF / jump", "Memory")
     footer = (
         "Total",
         format_shape(stack.output_shape),
@@ -373,9 +380,12 @@ def _print_stack(stack: StackResult) -> None:
             format_bytes(stack.input_bytes),
         )
     ]
+    names = [("input", "input")]
     for layer in stack.layers:
         label = f"{layer.name} ({layer.type}"
         label += f", {layer.activation})" if layer.activation else ")"
+        short = f"{layer.name} ({layer.activation})" if layer.activation else layer.name
+        names.append((label, short))
         size, jump = _rf_text(layer.receptive_field, global_=layer.type.startswith("Global"))
         rows.append(
             (
@@ -388,26 +398,71 @@ def _print_stack(stack: StackResult) -> None:
                 format_bytes(layer.activation_bytes),
             )
         )
+    room = report.terminal_width()
+    columns, labels = _fit(rows, footer, names, room)
     table = Table(box=box.SIMPLE_HEAD, show_footer=True, footer_style="bold", pad_edge=False)
-    for i, (title, foot) in enumerate(zip(header, footer, strict=True)):
-        if i == 0:
-            table.add_column(title, footer=Text(foot), overflow="fold")
-        elif i == 1:
-            table.add_column(title, footer=Text(foot), no_wrap=True)
-        else:
-            table.add_column(title, footer=Text(foot), justify="right", no_wrap=True)
-    for row in rows:
-        table.add_row(*map(Text, row))
-    print_table(table, width=report.text_width([header, footer, *rows]))
-    print(
+    for title in columns:
+        i = _HEADER.index(title)
+        justify = "left" if i < 2 else "right"
+        table.add_column(title, footer=Text(footer[i]), justify=justify, no_wrap=True)
+    for row, label in zip(rows, labels, strict=True):
+        table.add_row(*(Text(label if c == "Layer" else row[_HEADER.index(c)]) for c in columns))
+    kept = [tuple(r[_HEADER.index(c)] for c in columns) for r in (_HEADER, footer, *rows)]
+    print_table(table, width=report.text_width(kept) if room is None else None)
+    lines = [
         f"Total params: {stack.total_params:,} ({format_bytes(stack.param_bytes)} float32) · "
-        f"trainable {stack.trainable_params:,} · non-trainable {stack.non_trainable_params:,}"
-    )
-    print(f"Total MACs: {stack.total_macs:,} ({format_count(stack.total_macs)}) per image")
-    print(
+        f"trainable {stack.trainable_params:,} · non-trainable {stack.non_trainable_params:,}",
+        f"Total MACs: {stack.total_macs:,} ({format_count(stack.total_macs)}) per image",
         f"Activation memory: {format_bytes(stack.activation_bytes)} per image "
-        "(float32, all layer outputs)"
-    )
+        "(float32, all layer outputs)",
+    ]
+    if room is not None:
+        import textwrap
+
+        lines = [textwrap.fill(line, max(room - 1, 20), subsequent_indent="  ") for line in lines]
+    report.emit("\n".join(lines))
+
+
+def _fit(
+    rows: list[tuple[str, ...]],
+    footer: tuple[str, ...],
+    names: list[tuple[str, str]],
+    room: int | None,
+) -> tuple[list[str], list[str]]:
+    """The columns shown and each row's layer label, within ``room`` columns.
+
+    Piped (``room`` None) or when it fits: every column, labels ``name (Type, act)``.
+    Narrower: the labels lose their type (``name (act)``), the least useful columns go
+    (:data:`_DROPPABLE`; a column with nothing in it first) until the names have
+    :data:`_NAME_ROOM`, and a name still too long ends in an ellipsis. No cell wraps.
+    """
+    columns = list(_HEADER)
+    full = [label for label, _ in names]
+    if room is None:
+        return columns, full
+
+    def width_of(title: str) -> int:
+        i = _HEADER.index(title)
+        return max(len(r[i]) for r in (_HEADER, footer, *rows))
+
+    def label_room(kept: list[str]) -> int:
+        # Each column but the first adds its width, two spaces of padding and a rule;
+        # the table's edges one character each.
+        return room - 2 - sum(width_of(c) + 3 for c in kept if c != "Layer")
+
+    if label_room(columns) >= max(map(len, full)):
+        return columns, full
+    short = [s for _, s in names]
+    need = max(len(s) for s in [*short, "Layer", "Total"])
+    if not any(r[_HEADER.index("Non-trainable")] for r in (*rows, footer)):
+        columns.remove("Non-trainable")
+    for title in _DROPPABLE:
+        if label_room(columns) >= min(need, _NAME_ROOM):
+            break
+        if title in columns:
+            columns.remove(title)
+    fit = max(8, label_room(columns))
+    return columns, [s if len(s) <= fit else s[: fit - 1] + "…" for s in short]
 
 
 def _blank0(n: int) -> str:

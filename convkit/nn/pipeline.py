@@ -64,7 +64,7 @@ def extract_feature_maps(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_memory: int = DEFAULT_MAX_MEMORY,
-    on_model: Callable[[FeatureExtractor], None] | None = None,
+    on_model: Callable[[FeatureExtractor, tuple[int, int]], None] | None = None,
     verbose: bool = False,
     extractor: FeatureExtractor | None = None,
     dry_run: bool = False,
@@ -81,10 +81,11 @@ def extract_feature_maps(
     a file the run reads (an input image, a kernel or weights file, the spec file). An
     image size that would need more than ``max_memory`` bytes in the model (float32 input,
     layer outputs, weights: see :func:`convkit.nn.extractor.check_memory`) fails its images
-    before a model is built for it. ``on_model`` is called once, on the calling thread,
-    when the first model is built (to show its summary); ``verbose`` lets TensorFlow
-    speak; ``extractor`` reuses the models of an earlier run of the same network (and its
-    ``max_memory``).
+    before a model is built for it. ``on_model(extractor, (height, width))`` is called on
+    the calling thread once per image size, when its first batch has gone through (the
+    first call to show the summary, the others to say each further size once);
+    ``verbose`` lets TensorFlow speak; ``extractor`` reuses the models of an earlier run
+    of the same network (and its ``max_memory``).
     """
     if batch_size < 1:
         raise UsageError(f"`batch_size` must be at least 1, got {batch_size}")
@@ -160,14 +161,14 @@ class _Pipeline:
         extractor: FeatureExtractor,
         write: MapWriter,
         batch_size: int,
-        on_model: Callable[[FeatureExtractor], None] | None,
+        on_model: Callable[[FeatureExtractor, tuple[int, int]], None] | None,
     ):
         self.executor = executor
         self.extractor = extractor
         self.write = write
         self.batch_size = batch_size
         self.on_model = on_model
-        self._model_reported = False
+        self._sizes_reported: set[tuple[int, int]] = set()
 
     def run(self, read: Callable[[int], Prepared], count: int) -> None:
         executor = self.executor
@@ -193,10 +194,11 @@ class _Pipeline:
             for item in items:
                 self.executor.fail(item.index, exc)
             return
-        if not self._model_reported and self.extractor.first_model is not None:
-            self._model_reported = True
+        size = (int(items[0].x.shape[0]), int(items[0].x.shape[1]))
+        if size not in self._sizes_reported:
+            self._sizes_reported.add(size)
             if self.on_model:
-                self.on_model(self.extractor)
+                self.on_model(self.extractor, size)
         for item, layer_maps in zip(items, maps, strict=True):
             self.executor.submit(item.index, self.write, item, layer_maps)
         # The writers work on this batch while the model computes the next one; wait
