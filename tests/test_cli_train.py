@@ -338,7 +338,7 @@ def test_predict_one_image_from_stdin(run, pictures):
     _, paths, _ = pictures
     result = _run_in_process(["predict", out, "-", "--json"], input=paths[2].read_bytes())
     assert result.exit_code == 0, result
-    row = json.loads(result.stdout)
+    [row] = json.loads(result.stdout)
     assert row["path"] == "-" and len(row["predictions"]) == 3
 
 
@@ -349,7 +349,9 @@ def test_predict_goes_on_past_a_bad_image(run, pictures, tmp_path, cli_error):
     bad.write_bytes(paths[0].read_bytes()[:60])
     result = _run_in_process(["predict", out, paths[0], bad, paths[1], "--json"])
     assert result.exit_code == 1, result
-    assert [r["path"] for r in json.loads(result.stdout)] == [str(paths[0]), str(paths[1])]
+    rows = json.loads(result.stdout)
+    assert [r["path"] for r in rows] == [str(paths[0]), str(bad), str(paths[1])]
+    assert "predictions" in rows[0] and "predictions" in rows[2] and "error" in rows[1]
     cli_error(result, 1, "cannot decode|truncated|corrupt", path=str(bad), only_line=False)
 
 
@@ -365,7 +367,7 @@ def test_predict_without_labels_beside_the_model(run, pictures, tmp_path):
     labels = tmp_path / "names.txt"
     labels.write_text("\n".join(n.upper() for n in names))
     result = _run_in_process(["predict", lonely, paths[0], "--json", "--labels", labels])
-    top = json.loads(result.stdout)["predictions"][0]["class"]
+    top = json.loads(result.stdout)[0]["predictions"][0]["class"]
     assert top.isupper()
 
 
@@ -420,7 +422,7 @@ def test_predict_with_a_gray_model_without_softmax(tmp_path, pictures):
     model = _keras_model("gray", tmp_path / "gray.keras")
     result = _run_in_process(["predict", model, paths[1], "--json", "-k", "4"])
     assert result.exit_code == 0, result
-    probs = [p["probability"] for p in json.loads(result.stdout)["predictions"]]
+    probs = [p["probability"] for p in json.loads(result.stdout)[0]["predictions"]]
     assert sum(probs) == pytest.approx(1, abs=1e-5)
     assert "classes by number" in result.stderr
 
@@ -428,8 +430,8 @@ def test_predict_with_a_gray_model_without_softmax(tmp_path, pictures):
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
-        ([], r"give a model \(.keras file or results folder\) and images \(see --help\)$"),
-        (["m.keras"], r"no input images given \(see --help\)$"),
+        ([], r"give a model and the images to classify: convkit predict MODEL IMAGE\.\.\."),
+        (["m.keras"], r"no images to classify: give them after the model"),
         (["m.keras", "x.png", "-k", "0"], "--top-k must be at least 1, got 0$"),
     ],
 )

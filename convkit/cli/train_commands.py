@@ -10,19 +10,30 @@ the commands, so registering them costs nothing.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from convkit.cli import report
-from convkit.cli.options import DEFAULTS, FailFast, Images, Jobs, Json, MaxPixels, Quiet, Recursive
+from convkit.cli.common import finish_batch
+from convkit.cli.options import (
+    DEFAULTS,
+    DryRun,
+    FailFast,
+    Images,
+    Jobs,
+    Json,
+    JsonLines,
+    MaxPixels,
+    Quiet,
+    Recursive,
+)
+from convkit.cli.train_events import ConsoleEvents
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
     from convkit.engine.executor import BatchReport
-    from convkit.training.records import BatchProgress, EpochRecord, RunInfo
     from convkit.training.results import TrainResult
 
 _DATA = "Data"
@@ -34,133 +45,6 @@ _MODELS_HELP = (
     "small (default: three conv/pool blocks, fast on a CPU) or classic (the network of "
     "Keras's classic cifar10_cnn.py example)."
 )
-
-
-# --------------------------------------------------------------------------- progress
-
-
-class _ConsoleEvents:
-    """Renders the events of :class:`convkit.training.events.TrainingEvents` (same methods;
-    not a subclass, so that this module imports nothing at start-up) on stderr.
-
-    One line per finished epoch always (unless --quiet); a transient Rich progress bar with
-    live loss/accuracy and ETA for the epoch in progress when stderr is a terminal.
-    """
-
-    def __init__(self, *, quiet: bool) -> None:
-        from rich.console import Console
-
-        self.quiet = quiet
-        self.console = Console(stderr=True, highlight=False)
-        self.live = sys.stderr.isatty()
-        self.progress = None
-        self.task = None
-        self.label = ""
-        self.pending = False
-
-    # The core calls these.
-    def note(self, message: str) -> None:
-        if not self.quiet:
-            self._print(f"convkit: note: {report.for_user(message)}")
-
-    def on_start(self, run: RunInfo) -> None:
-        if not self.quiet:
-            start = f", from epoch {run.first_epoch + 1}" if run.first_epoch else ""
-            self._print(
-                f"convkit: training {run.model} ({run.params:,} parameters) on "
-                f"{run.train_images:,} images ({run.val_images:,} validation, "
-                f"{run.test_images:,} test), {run.steps_per_epoch:,} batches of "
-                f"{run.batch_size} per epoch, {run.epochs} epoch{'s' if run.epochs != 1 else ''}"
-                f"{start}"
-            )
-        if self.live:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[metrics]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=self.console,
-                transient=True,
-            )
-            self.progress.start()
-
-    def on_epoch_start(self, epoch: int, epochs: int) -> None:
-        self.label = f"epoch {epoch}/{epochs}"
-        if self.progress is not None:
-            self.task = self.progress.add_task(self.label, total=None, metrics="", start=True)
-
-    def on_batch(self, progress: BatchProgress) -> None:
-        self._flush_pending()
-        if self.progress is not None and self.task is not None:
-            metrics = f"loss {progress.loss:.4f}  acc {progress.accuracy:.1%}"
-            self.progress.update(
-                self.task, completed=progress.step, total=progress.steps, metrics=metrics
-            )
-
-    def on_validation(self, epoch: int) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, description=f"{self.label} validating")
-
-    def on_epoch_end(self, record: EpochRecord, epochs: int) -> None:
-        self._flush_pending()
-        if self.progress is not None and self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
-        if self.quiet:
-            return
-        parts = [f"epoch {record.epoch}/{epochs}", f"loss {record.loss:.4f}"]
-        parts.append(f"accuracy {record.accuracy:.1%}")
-        if record.val_loss is not None:
-            parts.append(f"val_loss {record.val_loss:.4f}")
-            parts.append(f"val_accuracy {record.val_accuracy:.1%}")
-        parts.append(f"{record.seconds:.1f} s")
-        parts.append(f"{record.images_per_second:,.0f} img/s")
-        if not record.complete:
-            parts.append(f"(stopped after {record.images:,} images)")
-        self._print("convkit: " + "  ".join(parts))
-
-    def on_phase(self, message: str) -> None:
-        self._flush_pending()
-        if not self.quiet:
-            self._print(f"convkit: {message}")
-
-    def on_interrupt(self) -> None:
-        # Called from the SIGINT handler: printing there could re-enter a write that the
-        # signal interrupted, so the note waits for the next event.
-        self.pending = True
-
-    # Ours.
-
-    def _flush_pending(self) -> None:
-        if self.pending:
-            self.pending = False
-            self._print(
-                "convkit: note: stopping after this batch; the results will still be written "
-                "(press Ctrl-C again to abort at once)"
-            )
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-    def _print(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            print(text, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- train-cifar
@@ -364,7 +248,7 @@ def train_cifar(
         limit=limit,
         seed=seed,
     )
-    events = _ConsoleEvents(quiet=quiet)
+    events = ConsoleEvents(quiet=quiet)
     try:
         result = run(
             settings,
@@ -498,6 +382,8 @@ def predict(
         ),
     ] = None,
     json_out: Json = False,
+    jsonl: JsonLines = False,
+    dry_run: DryRun = False,
     recursive: Recursive = False,
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     max_memory: Annotated[
@@ -520,14 +406,18 @@ def predict(
     (sizes, names, the weights it declares). Each image is prepared as training saw CIFAR:
     RGB, resized to the model's input with area interpolation.
 
+    `--json` prints a list with one record per input, in input order ({"path",
+    "predictions"}, a failed input as {"path", "error"}); `--jsonl` prints the same records
+    one per line, as each input is done. `--dry-run` checks the model, its labels and the
+    inputs, and lists the images it would classify, reading none.
+
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
     from convkit.arithmetic.sizes import parse_bytes
     from convkit.cli.common import batch_options, collect_inputs
     from convkit.training.predict import open_classifier
 
-    if model is None:
-        raise UsageError("give a model (.keras file or results folder) and images (see --help)")
+    _check_predict_arguments(model, images)
     budget = parse_bytes(max_memory, "max_memory")
     sources = collect_inputs(images, recursive, quiet)
     classifier = open_classifier(
@@ -535,21 +425,70 @@ def predict(
     )
     if classifier.note and not quiet:
         report.note(classifier.note)
+    if dry_run:
+        _print_dry_run(classifier, sources, quiet=quiet)
+        return
+    stream = _json_lines(sources) if jsonl else None
     with report.progress(len(sources), "images") as tick:
-        result = classifier.classify(sources, batch_options(jobs, fail_fast, tick))
-    _report_predictions(result, json_out=json_out, quiet=quiet)
-
-
-def _report_predictions(result: BatchReport, *, json_out: bool, quiet: bool) -> None:
-    from convkit.cli.common import finish_batch
-
-    done = [p.to_json() for p in result.results if p is not None]
-    if json_out:
-        payload = done[0] if result.inputs == 1 and done else done
-        report.emit(json.dumps(payload, indent=2))
-    elif done:
-        _print_predictions(done, len(done[0]["predictions"]) > 1)
+        result = classifier.classify(sources, batch_options(jobs, fail_fast, tick, stream))
+    _report_predictions(result, sources, json_out=json_out and not jsonl, table=not jsonl)
     finish_batch(result, quiet=quiet, verb="classified", per_image=True)
+
+
+_MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def _check_predict_arguments(model: str | None, images: list[str] | None) -> None:
+    """A model and at least one input, or a message that says which is missing."""
+    usage = "convkit predict MODEL IMAGE... (MODEL: a .keras file or a train-cifar results folder)"
+    if model is None:
+        raise UsageError(f"give a model and the images to classify: {usage}")
+    if images:
+        return
+    path = Path(model)
+    if path.suffix.lower() in _MODEL_SUFFIXES or (path / "model.keras").is_file():
+        raise UsageError(f"no images to classify: give them after the model: {usage}")
+    raise UsageError(
+        f"{model} is the only argument, and predict takes a model first, then the images: {usage}"
+    )
+
+
+def _json_lines(sources):
+    """The ``on_result`` event of ``--jsonl``: one record per line as each input ends."""
+
+    def stream(index: int, result, error) -> None:
+        if result is None:
+            record = {"path": sources[index].display, "error": report.for_user(error.message)}
+        else:
+            record = result.to_json()
+        report.emit(json.dumps(record))
+
+    return stream
+
+
+def _print_dry_run(classifier, sources, *, quiet: bool) -> None:
+    """A dry run: the inputs it would classify, one per line on stdout; the model on stderr."""
+    shape = classifier.shape
+    if not quiet:
+        n = len(sources)
+        report.note(
+            f"would classify {n} input{'s' if n != 1 else ''} with {classifier.path} "
+            f"({shape.height}x{shape.width}x{shape.channels} input, {shape.classes} classes); "
+            "nothing was read"
+        )
+    report.emit("\n".join(source.display for source in sources))
+
+
+def _report_predictions(result: BatchReport, sources, *, json_out: bool, table: bool) -> None:
+    from convkit.cli.common import json_records
+
+    if json_out:
+        records = json_records(result, sources, record=lambda p: p.to_json())
+        report.emit(json.dumps(records, indent=2))
+    elif table:
+        done = [p.to_json() for p in result.results if p is not None]
+        if done:
+            _print_predictions(done, len(done[0]["predictions"]) > 1)
 
 
 def _print_predictions(rows: list[dict], runners_up: bool) -> None:

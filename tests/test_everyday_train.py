@@ -1,0 +1,141 @@
+"""Issue 10 for ``train-cifar`` and ``predict``, through the CLI in a real subprocess:
+predict's JSON contract (a list of per-input records, failures included; ``--jsonl``),
+``--dry-run``, its usage messages; train-cifar's ``--json`` naming its folder and files;
+``--resume`` of a run killed during its final evaluation; ``--restore-best``; the pictures."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import cifar_fixtures as cf
+import numpy as np
+import pytest
+from conftest import encode
+
+pytestmark = pytest.mark.keras
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A small untrained classifier (32x32x3 -> 10, softmax), saved with its labels, and
+    four pictures of it: three good PNG files and a broken one, in one folder."""
+    from convkit.heavy import import_keras
+
+    keras = import_keras()
+    root = tmp_path_factory.mktemp("tiny")
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    folder = root / "run"
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.save(folder / "model.keras")
+    (folder / "labels.txt").write_text("\n".join(n.upper() for n in cf.CLASS_NAMES) + "\n")
+    pictures = root / "pictures"
+    pictures.mkdir()
+    x, _ = cf.make_images(3, seed=5)
+    paths = []
+    for i, image in enumerate(x):
+        path = pictures / f"{i}.png"
+        path.write_bytes(encode(np.ascontiguousarray(image[:, :, ::-1])))
+        paths.append(path)
+    broken = pictures / "3_broken.png"
+    broken.write_bytes(paths[0].read_bytes()[:60])
+    # The reference: the model called on the pixels as Keras takes them (RGB, 0..1).
+    probs = np.asarray(model(x.astype(np.float32) / 255.0))
+    return folder, paths, broken, probs
+
+
+def _top(probs_row: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    order = np.argsort(-probs_row, kind="stable")[:k]
+    return [(cf.CLASS_NAMES[i].upper(), float(probs_row[i])) for i in order]
+
+
+def _check_record(record: dict, path: Path, probs_row: np.ndarray) -> None:
+    assert record["path"] == str(path)
+    got = [(p["class"], p["probability"]) for p in record["predictions"]]
+    want = _top(probs_row)
+    assert [c for c, _ in got] == [c for c, _ in want]
+    assert [p for _, p in got] == pytest.approx([p for _, p in want], abs=1e-5)
+
+
+def test_predict_json_is_always_a_list_of_records(tiny, run_cli):
+    folder, paths, broken, probs = tiny
+    one = run_cli(["predict", folder, paths[0], "--json"])
+    assert one.exit_code == 0, one
+    records = json.loads(one.stdout)
+    assert isinstance(records, list) and len(records) == 1
+    _check_record(records[0], paths[0], probs[0])
+
+    # A folder with a failure among its images: every input has its record, in input order.
+    many = run_cli(["predict", folder, paths[0].parent, "--json"])
+    assert many.exit_code == 1, many
+    records = json.loads(many.stdout)
+    assert [r["path"] for r in records] == [str(p) for p in (*paths, broken)]
+    for record, path, row in zip(records[:3], paths, probs, strict=True):
+        _check_record(record, path, row)
+    error = records[3]["error"]
+    assert set(records[3]) == {"path", "error"}
+    assert f"convkit: error: {broken}: {error}" in many.stderr_lines
+
+
+def test_predict_jsonl_streams_the_same_records(tiny, run_cli):
+    folder, paths, broken, probs = tiny
+    result = run_cli(["predict", folder, paths[1], broken, paths[0], "--jsonl", "-j", "1"])
+    assert result.exit_code == 1, result
+    lines = result.text.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 3
+    by_path = {r["path"]: r for r in records}
+    _check_record(by_path[str(paths[1])], paths[1], probs[1])
+    _check_record(by_path[str(paths[0])], paths[0], probs[0])
+    assert set(by_path[str(broken)]) == {"path", "error"}
+    assert "Predictions" not in result.text  # no table after the stream
+
+
+def test_predict_dry_run_checks_all_and_reads_no_image(tiny, run_cli, tmp_path):
+    folder, paths, broken, _ = tiny
+    result = run_cli(["predict", folder, paths[0], broken, "--dry-run"])
+    assert result.exit_code == 0, result  # the broken image is not read
+    assert result.text.splitlines() == [str(paths[0]), str(broken)]
+    assert result.stderr_lines == [
+        f"convkit: note: would classify 2 inputs with {folder / 'model.keras'} "
+        "(32x32x3 input, 10 classes); nothing was read"
+    ]
+    labels = tmp_path / "three.txt"
+    labels.write_text("a\nb\nc\n")
+    bad = run_cli(["predict", folder, paths[0], "--dry-run", "--labels", labels])
+    assert bad.exit_code == 1 and bad.stdout == b"", bad
+    assert bad.stderr_lines == [
+        f"convkit: error: {labels}: 3 class names for a model with 10 outputs"
+    ]
+    missing = run_cli(["predict", tmp_path / "none.keras", paths[0], "--dry-run"])
+    assert missing.exit_code == 1 and missing.stdout == b"", missing
+    assert missing.stderr_lines == [
+        f"convkit: error: {tmp_path / 'none.keras'}: no such file or directory"
+    ]
+
+
+USAGE = "convkit predict MODEL IMAGE... (MODEL: a .keras file or a train-cifar results folder)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], f"give a model and the images to classify: {USAGE}"),
+        (
+            ["photo.jpg"],
+            "photo.jpg is the only argument, and predict takes a model first, then the "
+            f"images: {USAGE}",
+        ),
+        (["m.keras"], f"no images to classify: give them after the model: {USAGE}"),
+    ],
+)
+def test_predict_says_what_is_missing(args, message, run_cli):
+    result = run_cli(["predict", *args])
+    assert result.exit_code == 2, result
+    assert result.stderr_lines == [f"convkit: error: {message}"]
