@@ -61,9 +61,15 @@ def isolated_env(tmp_path):
 def test_train_writes_everything_and_stdout_is_only_json(run):
     result, out = run
     assert result.exit_code == 0, result
-    metrics = json.loads(result.stdout)  # Keras printed nothing on stdout
+    record = json.loads(result.stdout)  # Keras printed nothing on stdout
+    metrics = record["metrics"]
     assert metrics["test_accuracy"] > 0.5, metrics
     assert metrics == json.loads((out / "metrics.json").read_text())
+    assert record["out"] == str(out)
+    assert record["interrupted"] is False and record["failures"] == []
+    written = {Path(f).name for f in record["files"]}
+    assert written == {"run.json", *(p.name for p in out.iterdir())} - {"checkpoint.keras"}
+    assert all(Path(f).parent == out for f in record["files"])
     for name in (
         "model.keras",
         "labels.txt",
@@ -166,7 +172,7 @@ def test_spec_from_a_file_gets_its_head(tmp_path, data_dir):
         ]
     )
     assert result.exit_code == 0, result
-    metrics = json.loads(result.stdout)
+    metrics = json.loads(result.stdout)["metrics"]
     assert metrics["model"] == "spec" and "maxpool2d(4)" in metrics["spec"]
     assert metrics["added_layers"] == ["flatten", "dense(10, activation=softmax)"]
     assert "added to the spec: flatten, dense(10, activation=softmax)" in result.stderr
@@ -277,7 +283,7 @@ def test_ctrl_c_stops_cleanly_writes_everything_and_resume_continues(data_dir, t
         ["train-cifar", "--resume", out, "--epochs", str(done + 1), "--json", "--quiet"]
     )
     assert result.exit_code == 0, result
-    resumed = json.loads(result.stdout)
+    resumed = json.loads(result.stdout)["metrics"]
     assert resumed["epochs"] == done + 1 and resumed["resumed_from_epoch"] == done
     assert resumed["interrupted"] is False and resumed["seed"] == 1
     assert result.stderr_lines == []  # --quiet

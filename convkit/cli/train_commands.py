@@ -208,7 +208,12 @@ def train_cifar(
     ] = "4G",
     json_out: Annotated[
         bool,
-        typer.Option("--json", help="Print metrics.json on stdout instead of the summary table."),
+        typer.Option(
+            "--json",
+            help="Print one JSON object on stdout instead of the summary table: the results "
+            'folder ("out"), the files written ("files"), "interrupted", "failures" and '
+            'metrics.json ("metrics").',
+        ),
     ] = False,
     quiet: Annotated[
         bool,
@@ -269,7 +274,7 @@ def train_cifar(
 
 def _report_run(result: TrainResult, *, json_out: bool, quiet: bool) -> None:
     if json_out:
-        report.emit(json.dumps(result.metrics, indent=2))
+        report.emit(json.dumps(run_record(result), indent=2))
     else:
         _print_summary(result)
     for failure in result.failures:
@@ -285,6 +290,18 @@ def _report_run(result: TrainResult, *, json_out: bool, quiet: bool) -> None:
         raise typer.Exit(130)
     if not quiet:
         report.note(f"results in {result.out}")
+
+
+def run_record(result: TrainResult) -> dict:
+    """``--json``: the results folder, the files written (paths), whether the run was
+    interrupted, the results that could not be written, and ``metrics.json``'s content."""
+    return {
+        "out": str(result.out),
+        "files": [str(result.out / name) for name in result.files],
+        "interrupted": result.interrupted,
+        "failures": [report.for_user(text) for text in result.failures],
+        "metrics": result.metrics,
+    }
 
 
 def _duration(seconds: float) -> str:
