@@ -139,3 +139,53 @@ def test_predict_says_what_is_missing(args, message, run_cli):
     result = run_cli(["predict", *args])
     assert result.exit_code == 2, result
     assert result.stderr_lines == [f"convkit: error: {message}"]
+
+
+# --------------------------------------------------------------------------- train-cifar
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return cf.write_cifar10(tmp_path_factory.mktemp("cifar"), per_batch=60, test=100, seed=7)
+
+
+def _train(run_cli, out: Path, data_dir: Path, *extra) -> dict:
+    args = ["train-cifar", "--data-dir", data_dir, "--limit", "200", "--batch-size", "50"]
+    result = run_cli([*args, "--seed", "2", "--out", out, "--json", "--quiet", *extra], timeout=300)
+    assert result.exit_code == 0, result
+    return json.loads(result.stdout)
+
+
+def test_resume_after_a_kill_during_the_final_evaluation(run_cli, data_dir, tmp_path):
+    out = tmp_path / "run"
+    first = _train(run_cli, out, data_dir, "--epochs", "2")
+    # The folder as a kill during the final evaluation leaves it: both epochs trained and
+    # checkpointed, no model.keras, no results.
+    (out / "model.keras").rename(out / "checkpoint.keras")
+    state = json.loads((out / "run.json").read_text())
+    state["checkpoint"] = "checkpoint.keras"
+    (out / "run.json").write_text(json.dumps(state))
+    for name in ("metrics.json", "history.csv", "history.json", "curves.png", "confusion.png"):
+        (out / name).unlink()
+    result = run_cli(["train-cifar", "--resume", out, "--json"], timeout=300)
+    assert result.exit_code == 0, result
+    assert (
+        "convkit: note: nothing left to train (2 of 2 epochs done): evaluating the last "
+        "checkpoint and writing the results"
+    ) in result.stderr_lines
+    record = json.loads(result.stdout)
+    metrics = record["metrics"]
+    # The same model on the same test set: the scores of the run that finished.
+    for key in ("test_accuracy", "test_loss", "confusion_matrix", "epochs"):
+        assert metrics[key] == first["metrics"][key], key
+    assert metrics["resumed_from_epoch"] == 2 and metrics["interrupted"] is False
+    for name in ("model.keras", "metrics.json", "curves.png", "history.json"):
+        assert str(out / name) in record["files"] and (out / name).is_file()
+    assert not (out / "checkpoint.keras").exists()
+    # Now finished: resuming it again has nothing to do, and says how to train more.
+    again = run_cli(["train-cifar", "--resume", out])
+    assert again.exit_code == 2, again
+    assert again.stderr_lines == [
+        "convkit: error: the run has already trained 2 epochs; pass --epochs N with N > 2 "
+        "to train more"
+    ]

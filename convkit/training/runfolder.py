@@ -186,7 +186,8 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
 
     Only ``epochs`` (the new total) may change: any other setting given with a different
     value is an error, since a resumed run continues the same training, it does not start a
-    different one.
+    different one. A run that trained all its epochs but never wrote its results (no final
+    model) may be resumed with nothing left to train: it is evaluated and its results written.
     """
     saved, done = state.config, state.epochs_completed
     for key, value in settings.given().items():
@@ -202,6 +203,10 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
                 "with `out`)"
             )
     epochs = saved.epochs if settings.epochs is None else int(settings.epochs)
+    if epochs == done and state.checkpoint != MODEL:
+        # Trained to the end but never finished (killed while evaluating or writing):
+        # nothing left to train, the run evaluates its last checkpoint and writes results.
+        return replace(saved, epochs=epochs)
     if epochs <= done:
         raise UsageError(
             f"the run has already trained {done} epoch{'s' if done != 1 else ''}"

@@ -69,21 +69,13 @@ def train(
         ),
     )
     folder.save_state()
-    events.on_start(
-        RunInfo(
-            model=config.model_label,
-            params=int(start.model.count_params()),
-            first_epoch=start.first_epoch,
-            epochs=config.epochs,
-            steps_per_epoch=steps_for(len(split.x_train), config.batch_size),
-            batch_size=config.batch_size,
-            train_images=len(split.x_train),
-            val_images=len(split.x_val),
-            test_images=len(data.x_test),
-            source=data.source,
-            added_layers=start.added,
+    if start.first_epoch >= config.epochs:
+        events.note(
+            f"nothing left to train ({start.first_epoch} of {config.epochs} epochs done): "
+            "evaluating the last checkpoint and writing the results"
         )
-    )
+    else:
+        _announce(events, config, start, split, data)
     outcome = fit(
         config,
         start,
@@ -99,3 +91,22 @@ def train(
     events.on_phase("writing results")
     finished = Finished(config, data, split, start, outcome, test, resume_state is not None)
     return write_results(finished, folder, wall0=wall0, plots=plots)
+
+
+def _announce(events, config, start, split, data) -> None:
+    """The start of training, for the progress display."""
+    events.on_start(
+        RunInfo(
+            model=config.model_label,
+            params=int(start.model.count_params()),
+            first_epoch=start.first_epoch,
+            epochs=config.epochs,
+            steps_per_epoch=steps_for(len(split.x_train), config.batch_size),
+            batch_size=config.batch_size,
+            train_images=len(split.x_train),
+            val_images=len(split.x_val),
+            test_images=len(data.x_test),
+            source=data.source,
+            added_layers=start.added,
+        )
+    )
