@@ -244,7 +244,8 @@ def test_a_legacy_h5_model_saved_by_keras_passes_the_checks(tmp_path, models):
     _picture(tmp_path)
     run = run_capped(["predict", models["h5"], "pic.png", "--json"], tmp_path, cap=KERAS_CAP)
     assert run.exit_code == 0, run
-    assert len(json.loads(run.stdout)["predictions"]) == 3
+    (record,) = json.loads(run.stdout)  # the JSON contract: one record per input
+    assert len(record["predictions"]) == 3
 
 
 def _hdf5(path: Path, build) -> Path:
