@@ -189,3 +189,48 @@ def test_resume_after_a_kill_during_the_final_evaluation(run_cli, data_dir, tmp_
         "convkit: error: the run has already trained 2 epochs; pass --epochs N with N > 2 "
         "to train more"
     ]
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def _history(train: list[float], val: list[float]):
+    from convkit.training.records import EpochRecord
+
+    return [
+        EpochRecord(i + 1, 2.0 - a, a, 2.1 - v, v, 1e-3, 1000, 1.0, 1.2)
+        for i, (a, v) in enumerate(zip(train, val, strict=True))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("train", "val"),
+    [
+        ([0.22], [0.26]),  # the one-epoch classroom demo
+        ([0.12, 0.18, 0.24], [0.16, 0.21, 0.19]),
+        ([0.84, 0.88, 0.92, 0.96], [0.82, 0.86, 0.90, 0.94]),
+        ([0.10, 0.45, 0.70, 0.90], [0.15, 0.50, 0.72, 0.88]),
+    ],
+)
+def test_curves_labels_collide_with_nothing(train, val):
+    """The best-validation label, the legends and the plotted points, as drawn: the label
+    inside the accuracy plot and clear of every point and legend; the legends outside the
+    plots."""
+    from convkit.training.plots import curves_figure
+
+    fig = curves_figure(_history(train, val), "CIFAR-10, model small")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax_loss, ax_acc = fig.axes[:2]
+    [label] = [t for t in ax_acc.texts if t.get_text().startswith("best validation")]
+    box = label.get_bbox_patch().get_window_extent(renderer)
+    assert ax_acc.get_window_extent(renderer).contains(box.x0, box.y0)
+    assert ax_acc.get_window_extent(renderer).contains(box.x1, box.y1)
+    for ax in (ax_loss, ax_acc):
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.overlaps(ax.get_window_extent(renderer))
+        assert not legend.overlaps(box)
+    steps = np.linspace(1, len(train), 100)  # the curves, not only their points
+    curves = [(x, np.interp(x, range(1, len(ys) + 1), ys)) for ys in (train, val) for x in steps]
+    points = ax_acc.transData.transform(curves)
+    assert not any(box.contains(x, y) for x, y in points)

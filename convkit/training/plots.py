@@ -40,6 +40,12 @@ def _png(fig, dpi: int = 110) -> bytes:
 
 def curves_png(history: Sequence[EpochRecord], title: str = "") -> bytes:
     """Loss and accuracy per epoch, training vs validation, side by side."""
+    return _png(curves_figure(history, title))
+
+
+def curves_figure(history: Sequence[EpochRecord], title: str = ""):
+    """The figure of :func:`curves_png`: legends under the plots, the best validation
+    epoch labelled in the emptier half of the accuracy axis."""
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     fig = _figure(11, 4.3)
@@ -93,22 +99,59 @@ def curves_png(history: Sequence[EpochRecord], title: str = "") -> bytes:
         )
         first, last = epochs[0], epochs[-1]
         side = "right" if best.epoch > (first + last) / 2 else "left"
-        ax_acc.annotate(
+        # Into the emptier half of the axis: above a low point, below a high one.
+        rise = 28 if best.val_accuracy < 0.5 else -28
+        label = ax_acc.annotate(
             f"best validation {best.val_accuracy:.1%} (epoch {best.epoch})",
             (best.epoch, best.val_accuracy),
             textcoords="offset points",
-            xytext=(-10 if side == "right" else 10, -28),
+            xytext=(-10 if side == "right" else 10, rise),
+            va="bottom" if rise > 0 else "top",
             ha=side,
             fontsize=8,
             color=_VAL,
             bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": _VAL, "alpha": 0.9},
             arrowprops={"arrowstyle": "-", "color": _VAL, "lw": 0.8},
         )
-    ax_loss.legend(loc="upper right")
-    ax_acc.legend(loc="lower right")
+    else:
+        label = None
+    for ax in (ax_loss, ax_acc):  # under each plot: never over a curve or the label
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     if title:
         fig.suptitle(title)
-    return _png(fig)
+    if label is not None:
+        _clear_of_points(fig, ax_acc, label, history)
+    return fig
+
+
+def _clear_of_points(fig, ax, label, history: Sequence[EpochRecord]) -> None:
+    """Move the annotation ``label`` to the first of a few places (toward the emptier half
+    first, then the other, then farther) where its box crosses no curve and stays inside
+    the axes."""
+    points = []
+    for key in ("accuracy", "val_accuracy"):  # the curves, sampled between their points
+        xy = [(r.epoch, getattr(r, key)) for r in history if getattr(r, key) is not None]
+        points += xy[:1] + [
+            (x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
+            for (x0, y0), (x1, y1) in zip(xy, xy[1:], strict=False)
+            for t in np.linspace(0, 1, 25)[1:]
+        ]
+    dx, rise = label.xyann
+    for dy in (rise, -rise, rise // 2, -rise // 2, 2 * rise, -2 * rise, 3 * rise, -3 * rise):
+        for x in (dx, -dx):
+            label.xyann = (x, dy)
+            label.set_va("bottom" if dy > 0 else "top")
+            label.set_ha("left" if x > 0 else "right")
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            box = label.get_bbox_patch().get_window_extent(renderer)
+            inside = ax.get_window_extent(renderer)
+            fits = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+            if fits and not any(box.contains(*xy) for xy in ax.transData.transform(points)):
+                return
+    label.xyann = (dx, rise)
+    label.set_va("bottom" if rise > 0 else "top")
+    label.set_ha("left" if dx > 0 else "right")
 
 
 def confusion_png(confusion: np.ndarray, class_names: Sequence[str], *, title: str = "") -> bytes:
