@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
@@ -398,3 +399,96 @@ def test_summary_says_each_input_size_once(run_cli, make_image, tmp_path):
     ]
     assert cv2.imread(str(out / "b_conv2d-1.png"), cv2.IMREAD_UNCHANGED).shape == (9, 13)
     assert cv2.imread(str(out / "b_max_pooling2d-2.png"), cv2.IMREAD_UNCHANGED).shape == (4, 6)
+
+
+# --------------------------------------------------------------------------- pixel values
+
+
+@pytest.mark.keras
+def test_maps_in_the_inputs_range_keep_their_values(run_cli, make_image, tmp_path):
+    """Average pooling of an image with values 4..194 is the average (NumPy's), not
+    stretched to 0..255; so are max pooling, cropping, up-sampling and zero padding. A
+    convolution's signed map is still stretched, and --range rescale still stretches."""
+    x = (np.arange(24 * 32).reshape(24, 32) % 191 + 4).astype(np.uint8)
+    path, _ = make_image("in/ramp.png", x)
+    out = tmp_path / "out"
+    result = run_cli(["pool", path, "--mode", "avg", "--no-montage", "-o", out / "avg.png"])
+    assert result.exit_code == 0, result
+    avg = cv2.imread(str(out / "avg.png"), cv2.IMREAD_UNCHANGED)
+    means = x.reshape(12, 2, 16, 2).astype(np.float64).mean(axis=(1, 3))
+    np.testing.assert_array_equal(avg, np.rint(means).astype(np.uint8))
+    assert 4 <= avg.min() and avg.max() <= 194
+
+    spec = "maxpool2d(2) cropping2d(1) upsampling2d(2) zeropadding2d(1) conv2d(1, 3)"
+    result = run_cli(["run", path, "--spec", spec, "--seed", "3", "--no-montage", "-d", out])
+    assert result.exit_code == 0, result
+
+    def read(name):
+        return cv2.imread(str(out / f"ramp_{name}-1.png"), cv2.IMREAD_UNCHANGED)
+
+    pooled = x.reshape(12, 2, 16, 2).max(axis=(1, 3))
+    cropped = pooled[1:-1, 1:-1]
+    upsampled = cropped.repeat(2, axis=0).repeat(2, axis=1)
+    padded = np.pad(upsampled, 1)
+    np.testing.assert_array_equal(read("max_pooling2d"), pooled)
+    np.testing.assert_array_equal(read("cropping2d"), cropped)
+    np.testing.assert_array_equal(read("up_sampling2d"), upsampled)
+    np.testing.assert_array_equal(read("zero_padding2d"), padded)
+    conv = read("conv2d")
+    assert conv.min() == 0 and conv.max() == 255  # signed: stretched from its min..max
+
+    result = run_cli(
+        ["pool", path, "--mode", "avg", "--range", "rescale", "--no-montage", "-o",
+         out / "stretched.png"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result
+    stretched = cv2.imread(str(out / "stretched.png"), cv2.IMREAD_UNCHANGED)
+    expected = (means - means.min()) * 255 / (means.max() - means.min())
+    np.testing.assert_allclose(stretched, expected, atol=1)
+
+
+def ramp_reference() -> np.ndarray:
+    """The documented colour bar, computed here: blue (200, 90, 30) at the negative end,
+    mid-gray (128, 128, 128) at zero, red (40, 40, 210) at the positive end (BGR)."""
+    gray = np.array([128, 128, 128], np.float64)
+    blue, red = np.array([200, 90, 30], np.float64), np.array([40, 40, 210], np.float64)
+    t = np.linspace(-1, 1, 256)[:, None]
+    return np.where(t < 0, gray + (blue - gray) * -t, gray + (red - gray) * t)
+
+
+@pytest.mark.keras
+def test_montage_scale_shared_draws_one_diverging_scale_with_a_bar(run_cli, make_image, tmp_path):
+    """A step edge through sobel-x and its negation: with --montage-scale shared the two
+    maps are drawn on one scale, zero mid-gray, and the colour bar is on the sheet; the
+    maps written alone do not change."""
+    x = np.zeros((24, 32), np.uint8)
+    x[:, 16:] = 100
+    path, _ = make_image("in/step.png", x)
+    kernels = ["-k", "sobel-x", "-k", "1,0,-1;2,0,-2;1,0,-1"]
+    each, shared = tmp_path / "each", tmp_path / "shared"
+    args = ["conv", path, *kernels, "--no-bias", "--seed", "0", "-q"]
+    assert run_cli([*args, "-d", each]).exit_code == 0
+    result = run_cli([*args, "-d", shared, "--montage-scale", "shared"])
+    assert result.exit_code == 0, result
+    for name in ("step_conv-1.png", "step_conv-2.png"):
+        assert (each / name).read_bytes() == (shared / name).read_bytes()
+    sheet = cv2.imread(str(shared / "step_conv-montage.png"), cv2.IMREAD_UNCHANGED)
+    plain = cv2.imread(str(each / "step_conv-montage.png"), cv2.IMREAD_UNCHANGED)
+    assert sheet.shape[0] > plain.shape[0]  # room for the bar
+    # The zeros of both maps are mid-gray (on their own scales they are black).
+    gray = np.all(sheet == 128, axis=2).sum()
+    assert gray > 2 * 22 * 30 * 0.8 and np.all(plain == 128, axis=2).sum() < 200  # text
+    # The bar: the documented ramp over 256 pixels, in a frame of one pixel.
+    want = ramp_reference()[1:-1]
+    rows = [
+        r for r in range(sheet.shape[0])
+        if np.abs(sheet[r, 17 : 16 + 255].astype(np.float64) - want).max() <= 1
+    ]  # fmt: skip
+    assert rows, "no colour bar on the sheet"
+    # Both signs at full strength: +400 and -400 are the ends of the one scale.
+    assert np.all(sheet == (40, 40, 210), axis=2).sum() > 0
+    assert np.all(sheet == (200, 90, 30), axis=2).sum() > 0
+    result = run_cli([*args, "-d", shared, "--montage-scale", "both"])
+    assert_cli_error(
+        result, 2, "^convkit: error: --montage-scale must be one of map, shared, got 'both'$"
+    )

@@ -165,8 +165,17 @@ def test_render_options_check_the_range_mode():
     with pytest.raises(UsageError) as caught:
         RenderOptions(range_mode="log")
     assert str(caught.value) == "`range_mode` must be one of clip, abs, rescale, got 'log'"
-    assert RenderOptions().map_mode == "rescale"
-    assert RenderOptions(range_mode="abs").map_mode == "abs"
+    net = spec_network("conv2d(1, 3) maxpool2d(2) relu zeropadding2d(1)")
+    pooled, conv, after = net.info("max_pooling2d"), net.info("conv2d"), net.info("activation")
+    assert RenderOptions().mode_for(conv) == "rescale"
+    assert RenderOptions().mode_for(pooled) == "rescale"  # pooled convolution maps: signed
+    assert RenderOptions().mode_for(after) == "rescale"
+    alone = spec_network("maxpool2d(2) cropping2d(1) upsampling2d(2) zeropadding2d(1)")
+    assert all(RenderOptions().mode_for(info) == "clip" for info in alone.infos)
+    assert RenderOptions(range_mode="abs").mode_for(alone.infos[0]) == "abs"
+    with pytest.raises(UsageError) as caught:
+        RenderOptions(montage_scale="both")
+    assert str(caught.value) == "`montage_scale` must be one of map, shared, got 'both'"
 
 
 def test_output_plan_of_feature_maps(tmp_path):

@@ -68,9 +68,10 @@ RangeMode = Annotated[
         "--range",
         help="How a float map becomes 8-bit pixels: rescale (each map's own min..max to "
         "black..white), clip (round and saturate to 0..255: negative values vanish) or abs "
-        "(magnitude, then saturate). The colour picture of a pooled colour image is clipped "
-        "unless --range is given.",
-        show_default="rescale",
+        "(magnitude, then saturate). Default: the values themselves (clip) for maps still in "
+        "the input's range (after pooling, cropping, up-sampling, padding), rescale for the "
+        "others (convolutions, activations...).",
+        show_default=False,
         rich_help_panel=_PICTURES,
     ),
 ]
@@ -88,6 +89,16 @@ NoMontage = Annotated[
     typer.Option(
         "--no-montage",
         help="Do not write the montage ({stem}_{layer}-montage.png) of each layer.",
+        rich_help_panel=_PICTURES,
+    ),
+]
+MontageScale = Annotated[
+    str,
+    typer.Option(
+        "--montage-scale",
+        help="How the montage draws the maps: map (each as its own picture is written) or "
+        "shared (one scale for every map of the layer, blue < 0, mid-gray 0, red > 0, with "
+        "a labelled colour bar: signs and magnitudes compare across maps).",
         rich_help_panel=_PICTURES,
     ),
 ]
@@ -172,6 +183,7 @@ class _Shared:
     raw: bool
     no_maps: bool
     no_montage: bool
+    montage_scale: str
     name: str
     fmt: str | None
     quality: int | None
@@ -206,6 +218,7 @@ def _extract(network: Network, shared: _Shared) -> None:
         maps=not shared.no_maps,
         montage=not shared.no_montage,
         raw=shared.raw,
+        montage_scale=shared.montage_scale,
     )
     sources = collect_inputs(shared.images, shared.recursive, shared.quiet)
     plan = output_plan(
@@ -379,6 +392,7 @@ def conv(
     raw: Raw = False,
     no_maps: NoMaps = False,
     no_montage: NoMontage = False,
+    montage_scale: MontageScale = "map",
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
     quality: Quality = None,
@@ -479,6 +493,7 @@ def pool(
     raw: Raw = False,
     no_maps: NoMaps = False,
     no_montage: NoMontage = False,
+    montage_scale: MontageScale = "map",
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
     quality: Quality = None,
@@ -500,6 +515,9 @@ def pool(
     the gray image, or with --color each of R, G, B. With --padding same,
     TensorFlow's average pooling averages only the real pixels under each
     window: padded cells are left out of the mean, not counted as zeros.
+
+    The pooled maps keep their values (the average-pooled picture is the
+    average, not stretched to 0..255); --range rescale stretches each one.
 
     Written per image in --out-dir: {stem}_maxpool-N.png per channel (gray:
     one), {stem}_maxpool-color.png (the pooled colour picture, --color),
@@ -550,6 +568,7 @@ def run(
     raw: Raw = False,
     no_maps: NoMaps = False,
     no_montage: NoMontage = False,
+    montage_scale: MontageScale = "map",
     name: Name = DEFAULTS["name"],
     fmt: Format = None,
     quality: Quality = None,

@@ -10,6 +10,10 @@ symmetric, set by the largest absolute weight of that kernel) with its value wri
 the cell when it fits. Small maps are enlarged by whole factors with nearest-neighbour
 sampling (each activation a visible block); large ones are shrunk with area averaging so
 the sheet stays within about :data:`MAX_WIDTH` pixels.
+
+With a shared scale (:func:`diverging`), every map of the layer is coloured on one
+symmetric scale, blue for negative, mid-gray for zero, red for positive, and a colour bar
+under the maps gives the values at its ends and middle.
 """
 
 from __future__ import annotations
@@ -70,6 +74,57 @@ def drawable_kernel(kernel: np.ndarray) -> np.ndarray | None:
     if k.shape[2] == 3:
         return k
     return None
+
+
+NEGATIVE = np.array([200, 90, 30], np.float64)
+POSITIVE = np.array([40, 40, 210], np.float64)
+MID_GRAY = np.array([128, 128, 128], np.float64)
+BAR_W = 256
+BAR_H = 12
+
+
+def _diverging_lut() -> np.ndarray:
+    """256 BGR colours from blue (-1) through mid-gray (0, entry 127.5) to red (+1)."""
+    t = np.linspace(-1.0, 1.0, 256)[:, np.newaxis]
+    lut = np.where(
+        t < 0, MID_GRAY + (NEGATIVE - MID_GRAY) * -t, MID_GRAY + (POSITIVE - MID_GRAY) * t
+    )
+    return np.rint(lut).astype(np.uint8)
+
+
+_LUT = _diverging_lut()
+
+
+def diverging(values: np.ndarray, top: float) -> np.ndarray:
+    """A 2-D map as BGR on the symmetric scale -``top``..+``top``: blue below zero,
+    mid-gray at zero, red above (a zero ``top``: all gray)."""
+    v = np.asarray(values, dtype=np.float64)
+    t = np.clip(v / top, -1.0, 1.0) if top > 0 else np.zeros_like(v)
+    return _LUT[np.rint((t + 1.0) * 127.5).astype(np.intp)]
+
+
+def _format_value(v: float) -> str:
+    """A bar's end value, short: ``+1,968``, ``-12.5``, ``+0.031``."""
+    if abs(v) >= 100:
+        return f"{v:+,.0f}"
+    return f"{v:+.3g}"
+
+
+def _scale_bar(top: float, width: int) -> np.ndarray:
+    """The colour bar of a shared scale, labelled at both ends and at zero."""
+    cv2 = import_cv2()
+    bar_w = min(BAR_W, width)
+    out = np.full((BAR_H + 20, width, 3), 255, np.uint8)
+    ramp = _LUT[np.linspace(0, 255, bar_w).round().astype(np.intp)]
+    out[:BAR_H, :bar_w] = ramp[np.newaxis, :, :]
+    cv2.rectangle(out, (0, 0), (bar_w - 1, BAR_H - 1), FRAME, 1)
+    labels = [(-top, 0.0), (0.0, 0.5), (top, 1.0)]
+    for value, at in labels:
+        text = "0" if value == 0 else _format_value(value)
+        w = _text_width(text, 0.4)
+        x = min(max(0, at * bar_w - w / 2), bar_w - w)
+        _put(out, text, x, BAR_H + 15, scale=0.4, color=FAINT)
+    return out
 
 
 def _ascii(text: str) -> str:
@@ -221,8 +276,11 @@ def layer_montage(
     title: str = "",
     note: str = "",
     input_panel: Panel | None = None,
+    shared_scale: float | None = None,
 ) -> np.ndarray:
-    """One BGR sheet: title, the input panel, then every map panel in a grid."""
+    """One BGR sheet: title, the input panel, then every map panel in a grid; with
+    ``shared_scale`` (the largest absolute value of the maps, drawn with :func:`diverging`),
+    a colour bar for it under the grid."""
     cv2 = import_cv2()
     blocks = {id(p): _kernel_block(p.kernel) for p in panels if p.kernel is not None}
     kernel_w = max((b.shape[1] for b in blocks.values()), default=0)
@@ -242,10 +300,11 @@ def layer_montage(
 
     title_h = 40 if title else MARGIN
     note_h = 30 if note else 0
+    bar_h = BAR_H + 20 + 8 if shared_scale is not None else 0
     width = 2 * MARGIN + columns * cell_w + (columns - 1) * GAP
     text_w = max(_text_width(title, 0.55), _text_width(note, 0.42)) + 2 * MARGIN
     width = max(width, min(text_w, MAX_WIDTH), 480)
-    height = title_h + rows * cell_h + (rows - 1) * GAP + note_h + MARGIN
+    height = title_h + rows * cell_h + (rows - 1) * GAP + bar_h + note_h + MARGIN
     sheet = np.full((height, width, 3), 255, np.uint8)
     if title:
         _put(sheet, _fit_text(title, width - 2 * MARGIN, 0.55), MARGIN, 26, scale=0.55)
@@ -275,6 +334,10 @@ def layer_montage(
             bx = x0 + tile_w + 10
             bh, bw = block.shape[:2]
             sheet[ty : ty + bh, bx : bx + bw] = block
+    if shared_scale is not None:
+        bar = _scale_bar(shared_scale, width - 2 * MARGIN)
+        top = title_h + rows * cell_h + (rows - 1) * GAP + 8
+        sheet[top : top + bar.shape[0], MARGIN : MARGIN + bar.shape[1]] = bar
     if note:
         _put(
             sheet,

@@ -74,8 +74,10 @@ class LayerInfo:
 
     ``channels`` is the number of feature maps (None when the output has no spatial axes:
     Flatten, Dense, global pooling); ``origin`` is the layer whose filters (or ``"input"``
-    for the input's channels) the maps still correspond to one to one; ``picture`` is True
-    when the maps are still the colour input's R, G, B in pixel units.
+    for the input's channels) the maps still correspond to one to one; ``pixel_units`` is
+    True when only :data:`PICTURE_PRESERVING` layers lie between the input and these maps
+    (their values stay within the input's range); ``picture`` when, moreover, they are the
+    colour input's R, G, B.
     """
 
     index: int
@@ -85,6 +87,7 @@ class LayerInfo:
     origin: str | None
     picture: bool
     description: str
+    pixel_units: bool = False
 
 
 @dataclass
@@ -196,7 +199,7 @@ def _input_of(
 def _layer_infos(body: Sequence[LayerSpec], probe: StackResult, channels: int) -> list[LayerInfo]:
     infos: list[LayerInfo] = []
     origin: str | None = "input"
-    picture = channels == 3
+    pixel_units = True
     for i, (spec, result) in enumerate(zip(body, probe.layers, strict=True)):
         shape = result.output_shape
         maps = int(shape[-1]) if len(shape) == 3 else None
@@ -206,9 +209,12 @@ def _layer_infos(body: Sequence[LayerSpec], probe: StackResult, channels: int) -
             origin = spec.name
         else:
             origin = None
-        picture = picture and spec.type in PICTURE_PRESERVING
+        pixel_units = pixel_units and spec.type in PICTURE_PRESERVING and maps is not None
+        picture = pixel_units and channels == 3
         infos.append(
-            LayerInfo(i, spec.name, spec.type, maps, origin, picture, describe_layer(spec))
+            LayerInfo(
+                i, spec.name, spec.type, maps, origin, picture, describe_layer(spec), pixel_units
+            )
         )
     return infos
 

@@ -8,8 +8,12 @@ What is drawn for each output layer with spatial maps (:class:`RenderOptions`):
 * ``montage``: every map of the layer on one labelled sheet, ``{layer}-montage``, with the
   model's input and each map's kernel (:mod:`convkit.nn.montage`).
 
-How a float map becomes pixels is ``range_mode`` (:mod:`convkit.image.pixels`): by default
-each map is rescaled from its own min..max, and the colour picture is clipped.
+How a float map becomes pixels is ``range_mode`` (:mod:`convkit.image.pixels`). By
+default a map whose values stay within the input's range (after pooling, cropping,
+up-sampling, padding: :attr:`LayerInfo.pixel_units`) is written with its values, clipped
+as pixels are; a signed or unbounded map (a convolution's, an activation's...) is rescaled
+from its own min..max. The montage shows each map as written, or with ``montage_scale``
+``shared`` every map of the layer on one diverging scale (zero mid-gray), with a colour bar.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from convkit.defaults import RANGE_MODES
 from convkit.errors import check_choice
 from convkit.image.ops import CHANNEL_NAMES
 
+MONTAGE_SCALES = ("map", "shared")
+
 if TYPE_CHECKING:
     from convkit.nn.extractor import FeatureExtractor
     from convkit.nn.network import LayerInfo, Network
@@ -35,25 +41,30 @@ class RenderOptions:
     """What is written for each image and layer.
 
     ``range_mode``: how a float map becomes 8-bit pixels (one of
-    :data:`convkit.defaults.RANGE_MODES`); None means ``rescale`` (each map's own min..max
-    onto 0..255) for feature maps and ``clip`` for the colour picture of a pooled colour
-    input. ``maps``: one picture per map; ``montage``: one sheet per layer; ``raw``: the
-    layer's float32 tensor as ``.npy``.
+    :data:`convkit.defaults.RANGE_MODES`); None means ``clip`` for maps in the input's
+    pixel units (their values as they are) and ``rescale`` (each map's own min..max onto
+    0..255) for the others (:meth:`mode_for`). ``maps``: one picture per map;
+    ``montage``: one sheet per layer; ``raw``: the layer's float32 tensor as ``.npy``;
+    ``montage_scale``: ``map`` (each panel as its map is written) or ``shared`` (one
+    diverging scale for every map of the layer, zero mid-gray, with a colour bar).
     """
 
     range_mode: str | None = None
     maps: bool = True
     montage: bool = True
     raw: bool = False
+    montage_scale: str = "map"
 
     def __post_init__(self) -> None:
         if self.range_mode is not None:
             check_choice(self.range_mode, RANGE_MODES, "range_mode")
+        check_choice(self.montage_scale, MONTAGE_SCALES, "montage_scale")
 
-    @property
-    def map_mode(self) -> str:
-        """How the maps themselves become pixels."""
-        return self.range_mode or "rescale"
+    def mode_for(self, info: LayerInfo) -> str:
+        """How the maps of layer ``info`` become pixels."""
+        if self.range_mode is not None:
+            return self.range_mode
+        return "clip" if info.pixel_units else "rescale"
 
 
 def map_what(layer: str, index: int, count: int) -> str:
@@ -146,7 +157,7 @@ class Renderer:
         """``(what, pixels)`` for the maps ``values`` ``(h, w, n)`` of layer ``info`` of
         the image called ``name``; ``input_picture()`` gives the model's input, for the
         montage."""
-        tiles = render_maps(values, self.options.map_mode, scale=scale)
+        tiles = render_maps(values, self.options.mode_for(info), scale=scale)
         color = None
         if info.picture:
             color = render_picture(values, self.options.range_mode, scale=scale)
@@ -159,11 +170,17 @@ class Renderer:
             title = (
                 f"{name}  |  {info.name}: {info.description}  ->  {format_shape(values.shape, 'x')}"
             )
-            yield f"{info.name}-montage", self._montage(info, tiles, color, title, input_picture())
+            montage = self._montage(info, tiles, values, color, title, input_picture())
+            yield f"{info.name}-montage", montage
 
-    def _montage(self, info, tiles, color, title: str, picture: np.ndarray) -> np.ndarray:
-        from convkit.nn.montage import MAX_PANELS, Panel, layer_montage
+    def _montage(self, info, tiles, values, color, title: str, picture) -> np.ndarray:
+        from convkit.nn.montage import MAX_PANELS, Panel, diverging, layer_montage
 
+        top = None
+        if self.options.montage_scale == "shared":
+            # One scale for every map of the layer (all of them, drawn or not).
+            top = float(np.abs(values).max()) if values.size else 0.0
+            tiles = [diverging(values[:, :, i], top) for i in range(min(len(tiles), MAX_PANELS))]
         labels, kernels = self._panel_details(info)
         panels = [
             Panel(tile, labels[i], kernels[i] if kernels else None)
@@ -173,13 +190,15 @@ class Renderer:
             panels.append(Panel(color, "colour (R, G, B)", None))
         gray = " (gray)" if self.network.channels == 1 else ""
         note = self._range_note(info)
-        if len(tiles) > MAX_PANELS:
-            note = f"the first {MAX_PANELS} of {len(tiles):,} maps;  {note}"
+        count = info.channels or len(tiles)
+        if count > MAX_PANELS:
+            note = f"the first {MAX_PANELS} of {count:,} maps;  {note}"
         return layer_montage(
             panels,
             title=title,
             note=note,
             input_panel=Panel(picture, "input" + gray, None),
+            shared_scale=top,
         )
 
     def _panel_details(self, info: LayerInfo) -> tuple[list[str], list[np.ndarray] | None]:
@@ -209,16 +228,20 @@ class Renderer:
         return labels, kernels
 
     def _range_note(self, info: LayerInfo) -> str:
-        mode = self.options.map_mode
+        mode = self.options.mode_for(info)
         what = {
             "rescale": "each map rescaled from its own min..max to black..white",
             "clip": "values clipped to 0..255",
             "abs": "absolute values clipped to 0..255",
         }[mode]
-        note = f"pixels: {what}"
-        if info.picture:
-            picture = "values clipped to 0..255" if mode == "rescale" else what
-            note += ";  colour picture: " + picture
+        if mode == "clip" and info.pixel_units:
+            what = "the values themselves, in the input's range"
+        if self.options.montage_scale == "shared":
+            note = "one scale for every map of the layer: blue < 0, mid-gray 0, red > 0"
+        else:
+            note = f"pixels: {what}"
+        if info.picture and mode == "rescale":
+            note += ";  colour picture: values clipped to 0..255"
         if info.origin and info.origin in self.extractor.kernels and info.origin != "input":
             note += ";  kernels: red > 0, blue < 0, white 0"
         return note
