@@ -500,9 +500,10 @@ def _print_single(layer: SingleLayer) -> None:
     grid.add_column()
     for row in rows:
         grid.add_row(*map(Text, row))
-    print(f"{r.type}: {format_shape(r.input_shape)} → {format_shape(r.output_shape)}")
-    print(layer.description)
-    print()
+    report.emit(
+        f"{r.type}: {format_shape(r.input_shape)} → {format_shape(r.output_shape)}\n"
+        f"{layer.description}\n"
+    )
     print_table(grid)
 
 
