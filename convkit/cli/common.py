@@ -46,10 +46,19 @@ def output_plan(output, out_dir, name, fmt, in_place, quality=None) -> OutputPla
     )
 
 
-def batch_options(jobs: int | None, fail_fast: bool, tick, on_result=None) -> BatchOptions:
+def batch_options(
+    jobs: int | None,
+    fail_fast: bool,
+    tick,
+    on_result=None,
+    *,
+    verb: str = "written",
+    per_image: bool = False,
+) -> BatchOptions:
     """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
     inputs are reported on stderr as they happen, and an interruption closes with a line
-    that says how far the batch got. ``on_result(index, result, error)`` streams records."""
+    that says how far the batch got (in the words of :func:`finish_batch`: ``verb``,
+    ``per_image``). ``on_result(index, result, error)`` streams records."""
     from convkit.engine.executor import BatchOptions, default_jobs
 
     return BatchOptions(
@@ -57,7 +66,7 @@ def batch_options(jobs: int | None, fail_fast: bool, tick, on_result=None) -> Ba
         fail_fast=fail_fast,
         on_error=report.input_error,
         on_done=tick,
-        on_interrupt=lambda result: report.summary(result, verb="written"),
+        on_interrupt=lambda result: report.summary(result, verb=verb, per_image=per_image),
         on_result=on_result,
     )
 

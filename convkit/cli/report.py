@@ -148,8 +148,12 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     ``per_image``, how many images were ``verb``: "12 classified"), how many failed."""
     n = report.inputs
     if report.interrupted:
-        ended = sum(r is not None for r in report.results) + report.failed
-        files = f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}"
+        ok = sum(r is not None for r in report.results)
+        ended = ok + report.failed
+        if per_image:
+            files = f"{ok} {verb}"
+        else:
+            files = f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}"
         failed = f", {report.failed} failed" if report.failed else ""
         print(
             f"convkit: interrupted after {ended} of {n} image{'s' if n != 1 else ''}; "

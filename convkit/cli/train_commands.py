@@ -447,7 +447,8 @@ def predict(
         return
     stream = _json_lines(sources) if jsonl else None
     with report.progress(len(sources), "images") as tick:
-        result = classifier.classify(sources, batch_options(jobs, fail_fast, tick, stream))
+        options = batch_options(jobs, fail_fast, tick, stream, verb="classified", per_image=True)
+        result = classifier.classify(sources, options)
     _report_predictions(result, sources, json_out=json_out and not jsonl, table=not jsonl)
     finish_batch(result, quiet=quiet, verb="classified", per_image=True)
 
