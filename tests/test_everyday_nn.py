@@ -492,3 +492,21 @@ def test_montage_scale_shared_draws_one_diverging_scale_with_a_bar(run_cli, make
     assert_cli_error(
         result, 2, "^convkit: error: --montage-scale must be one of map, shared, got 'both'$"
     )
+
+
+@pytest.mark.keras
+def test_montage_titles_draw_non_ascii_names(run_cli, make_image, tmp_path):
+    """``café.png`` is not drawn as ``caf?.png``: the two montages of one picture differ
+    in their title line, and only there."""
+    x = (np.arange(24 * 32).reshape(24, 32) % 200).astype(np.uint8)
+    first, _ = make_image("in/caf?.png", x)
+    second, _ = make_image("in/café.png", x)  # drawn as "caf?.png" before
+    out = tmp_path / "out"
+    result = run_cli(["pool", first, second, "-d", out, "-q"])
+    assert result.exit_code == 0, result
+    plain = cv2.imdecode(np.fromfile(out / "caf?_maxpool-montage.png", np.uint8), -1)
+    named = cv2.imdecode(np.fromfile(out / "café_maxpool-montage.png", np.uint8), -1)
+    assert plain.shape[0] == named.shape[0]
+    width = min(plain.shape[1], named.shape[1])  # a longer title may widen the sheet
+    differ = np.nonzero(np.any(plain[:, :width] != named[:, :width], axis=2))[0]
+    assert differ.size and differ.max() < 40  # the title line: the first 40 rows

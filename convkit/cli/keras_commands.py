@@ -238,8 +238,8 @@ def _extract(network: Network, shared: _Shared) -> None:
     def on_model(extractor: FeatureExtractor, size: tuple[int, int]) -> None:
         if size == extractor.summary_input_shape[:2]:
             _print_summary(extractor, render)
-        else:
-            _print_other_size(extractor.network, size)
+        else:  # each further image size once, in one line
+            print(report.printable(network.size_line(*size)), file=sys.stderr, flush=True)
 
     with report.progress(len(sources), "images") as tick:
         result = extract_feature_maps(
@@ -270,20 +270,13 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     kind = "colour, RGB" if network.color else "gray"
     title = f"Model for a {format_shape(extractor.summary_input_shape)} input ({kind})"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("Layer")
-    table.add_column("Type")
-    table.add_column("Output shape")
-    table.add_column("Params", justify="right")
-    table.add_column("Maps written", justify="left")
-    outputs = set(network.outputs)
+    for column in ("Layer", "Type", "Output shape", "Params", "Maps written"):
+        table.add_column(column, justify="right" if column == "Params" else "left")
     rows = extractor.summary_rows()
     for name, cls, out_shape, params in rows:
-        if name not in outputs:
-            wrote = "—"
-        elif network.info(name).channels is None:
+        wrote = "—" if name not in network.outputs else "yes"
+        if wrote == "yes" and network.info(name).channels is None:
             wrote = "no spatial maps"
-        else:
-            wrote = "yes"
         table.add_row(name, cls, format_shape(out_shape), f"{params:,}", wrote)
     table.caption = f"{sum(r[3] for r in rows):,} parameters"
     table.caption_justify = "left"
@@ -291,29 +284,14 @@ def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
     print(f"spec: {report.printable(network.spec_text)}", file=sys.stderr, flush=True)
 
 
-def _print_other_size(network: Network, size: tuple[int, int]) -> None:
-    """One line for each further image size: the output shape of every layer at it."""
-    from convkit.arithmetic.formatting import format_shape
-
-    stack = network.analyze(*size)
-    shapes = ", ".join(f"{layer.name} {format_shape(layer.output_shape)}" for layer in stack.layers)
-    kind = "colour, RGB" if network.color else "gray"
-    line = f"Model for a {format_shape(stack.input_shape)} input ({kind}): {shapes}"
-    print(report.printable(line), file=sys.stderr, flush=True)
-
-
 def _note_skipped(network: Network, render: RenderOptions) -> None:
     """A note on the output layers that have no maps to draw (Flatten, Dense...)."""
-    from convkit.nn.render import output_whats
+    from convkit.nn.render import no_maps_text, output_whats
 
     _, _, skipped = output_whats(network, render)
     if skipped:
-        many = len(skipped) > 1
-        report.note(
-            f"layer{'s' if many else ''} {', '.join(skipped)} ha{'ve' if many else 's'} "
-            "no spatial maps to draw"
-            + (" (saved with --raw)" if render.raw else " (add --raw to save the values)")
-        )
+        saved = " (saved with --raw)" if render.raw else " (add --raw to save the values)"
+        report.note(no_maps_text(skipped) + saved)
 
 
 def _show_tf_logs() -> None:

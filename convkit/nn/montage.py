@@ -132,13 +132,16 @@ def _ascii(text: str) -> str:
 
 
 def _text_width(text: str, scale: float = FONT_SCALE, thickness: int = 1) -> int:
+    from convkit.nn import glyphs
+
+    if glyphs.needs_font(text):
+        return glyphs.text_width(text, scale)
     cv2 = import_cv2()
     (w, _), _ = cv2.getTextSize(_ascii(text), cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     return w
 
 
 def _fit_text(text: str, width: int, scale: float = FONT_SCALE) -> str:
-    text = _ascii(text)
     if _text_width(text, scale) <= width:
         return text
     while text and _text_width(text + "...", scale) > width:
@@ -147,6 +150,13 @@ def _fit_text(text: str, width: int, scale: float = FONT_SCALE) -> str:
 
 
 def _put(canvas, text, x, y, *, scale=FONT_SCALE, color=INK, thickness=1) -> None:
+    """``text`` with its baseline's left end at ``(x, y)``: OpenCV's Hershey font for ASCII,
+    a TrueType font for the rest (:mod:`convkit.nn.glyphs`)."""
+    from convkit.nn import glyphs
+
+    if glyphs.needs_font(text):
+        glyphs.put_text(canvas, text, x, y, scale, color)
+        return
     cv2 = import_cv2()
     cv2.putText(
         canvas,

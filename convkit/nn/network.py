@@ -133,6 +133,16 @@ class Network:
         """:func:`convkit.arithmetic.shapes.analyze_stack` for an image of this size."""
         return analyze_stack(self.layers, (height, width, self.channels))
 
+    def size_line(self, height: int, width: int) -> str:
+        """One line on the model at an image size: ``Model for a 11×15×1 input (gray):
+        conv2d 9×13×2, max_pooling2d 4×6×2`` (every layer's output shape)."""
+        from convkit.arithmetic.formatting import format_shape
+
+        stack = self.analyze(height, width)
+        shapes = ", ".join(f"{r.name} {format_shape(r.output_shape)}" for r in stack.layers)
+        kind = "colour, RGB" if self.color else "gray"
+        return f"Model for a {format_shape(stack.input_shape)} input ({kind}): {shapes}"
+
 
 def network_from_spec(
     layers: Sequence[LayerSpec],

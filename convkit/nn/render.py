@@ -90,6 +90,15 @@ def output_whats(
     return images, raws, skipped
 
 
+def no_maps_text(skipped: list[str]) -> str:
+    """``layers flatten, dense have no spatial maps to draw`` (one layer: ``has``)."""
+    many = len(skipped) > 1
+    return (
+        f"layer{'s' if many else ''} {', '.join(skipped)} ha{'ve' if many else 's'} "
+        "no spatial maps to draw"
+    )
+
+
 def layer_whats(info: LayerInfo, options: RenderOptions) -> list[str]:
     """The ``{what}`` of every picture drawn for one layer, in the order they are written."""
     if info.channels is None:

@@ -19,7 +19,7 @@ from convkit.engine.executor import BatchReport
 from convkit.errors import ImageSizeError, UsageError
 from convkit.image.outputs import refuse_overwriting
 from convkit.nn.inputs import Prepared, eight_bit_scale, input_picture
-from convkit.nn.render import Renderer, layer_whats, output_whats
+from convkit.nn.render import Renderer, layer_whats, no_maps_text, output_whats
 
 if TYPE_CHECKING:
     from convkit.image.outputs import OutputPlan
@@ -42,11 +42,9 @@ def plan_targets(
     images, raws, skipped = output_whats(network, options)
     if not images and not raws:
         if len(skipped) == len(network.outputs):
-            many = len(skipped) > 1
+            their = "their" if len(skipped) > 1 else "its"
             raise UsageError(
-                f"nothing to write: layer{'s' if many else ''} {', '.join(skipped)} "
-                f"ha{'ve' if many else 's'} no spatial maps to draw; add `raw` to save "
-                f"{'their' if many else 'its'} values"
+                f"nothing to write: {no_maps_text(skipped)}; add `raw` to save {their} values"
             )
         raise UsageError("nothing to write: `no_maps` and `no_montage` leave no output (add `raw`)")
     if raws and plan.out_dir is None:
