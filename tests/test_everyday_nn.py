@@ -124,11 +124,20 @@ def test_dry_run_still_refuses_what_a_run_would_refuse(run_cli, photo, tmp_path)
 
 
 @pytest.mark.keras
-def test_quality_reaches_every_jpeg_written(run_cli, photo, tmp_path):
-    """The maps and the montage as JPEG at --quality 30 are the bytes OpenCV encodes at 30
-    from the same pictures written losslessly."""
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pool", "--color", "--size", "2"],
+        ["conv", "-k", "sobel-x", "--activation", "relu", "--no-montage"],
+        ["run", "--spec", "conv2d(2, 3) maxpool2d(2)", "--seed", "1", "--no-montage"],
+    ],
+    ids=["pool", "conv", "run"],
+)
+def test_quality_reaches_every_jpeg_written(run_cli, photo, tmp_path, command):
+    """The maps (and the montage) as JPEG at --quality 30 are the bytes OpenCV encodes at
+    30 from the same pictures written losslessly."""
     png, jpg = tmp_path / "png", tmp_path / "jpg"
-    args = ["pool", photo, "--color", "--size", "2", "-q"]
+    args = [command[0], photo, *command[1:], "-q"]
     assert run_cli([*args, "-d", png]).exit_code == 0
     result = run_cli([*args, "-d", jpg, "--format", "jpg", "--quality", "30"])
     assert result.exit_code == 0, result
