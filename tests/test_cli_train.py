@@ -236,7 +236,7 @@ def test_checks_import_no_tensorflow(tmp_path, cli_env):
         (["train-cifar", "--out", tmp_path / "file"], (2,)),
         (["train-cifar", "--resume", tmp_path / "nowhere"], (2,)),
         (["predict"], (2,)),
-        (["predict", "m.keras", "x.png", "-k", "0"], (2,)),
+        (["predict", "m.keras", "x.png", "--top-k", "0"], (2,)),
     ]
     loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
     assert not loaded & {"tensorflow", "keras", "tf_keras", "cv2"}, loaded
@@ -314,7 +314,7 @@ def pictures(tmp_path_factory):
 def test_predict_classifies_the_pictures(run, pictures):
     _, out = run
     folder, paths, labels = pictures
-    result = _run_in_process(["predict", out / "model.keras", folder, "--json", "-k", "2"])
+    result = _run_in_process(["predict", out / "model.keras", folder, "--json", "--top-k", "2"])
     assert result.exit_code == 0, result
     rows = json.loads(result.stdout)
     assert [r["path"] for r in rows] == [str(p) for p in paths]
@@ -426,7 +426,7 @@ def test_predict_refuses_bad_models(kind, reason, tmp_path, pictures, cli_error)
 def test_predict_with_a_gray_model_without_softmax(tmp_path, pictures):
     _, paths, _ = pictures
     model = _keras_model("gray", tmp_path / "gray.keras")
-    result = _run_in_process(["predict", model, paths[1], "--json", "-k", "4"])
+    result = _run_in_process(["predict", model, paths[1], "--json", "--top-k", "4"])
     assert result.exit_code == 0, result
     probs = [p["probability"] for p in json.loads(result.stdout)[0]["predictions"]]
     assert sum(probs) == pytest.approx(1, abs=1e-5)
@@ -438,7 +438,7 @@ def test_predict_with_a_gray_model_without_softmax(tmp_path, pictures):
     [
         ([], r"give a model and the images to classify: convkit predict MODEL IMAGE\.\.\."),
         (["m.keras"], r"no images to classify: give them after the model"),
-        (["m.keras", "x.png", "-k", "0"], "--top-k must be at least 1, got 0$"),
+        (["m.keras", "x.png", "--top-k", "0"], "--top-k must be at least 1, got 0$"),
     ],
 )
 def test_predict_usage(args, reason, cli_error):

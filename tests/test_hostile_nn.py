@@ -23,10 +23,11 @@ from hostile import KERAS_CAP, assert_refused, run_capped, snapshot  # noqa: E40
 from convkit.arithmetic.sizes import parse_bytes  # noqa: E402
 from convkit.arithmetic.spec import parse_spec  # noqa: E402
 from convkit.arithmetic.stack import analyze_spec  # noqa: E402
+from convkit.defaults import DEFAULT_MAX_MEMORY  # noqa: E402
 from convkit.errors import ImageSizeError  # noqa: E402
 from convkit.image.outputs import OutputPlan  # noqa: E402
 from convkit.image.sources import collect_sources  # noqa: E402
-from convkit.nn.extractor import DEFAULT_MAX_MEMORY, check_memory  # noqa: E402
+from convkit.nn.extractor import check_memory  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

@@ -142,7 +142,6 @@ def train_cifar(
         Path | None,
         typer.Option(
             "--out",
-            "-o",
             help="Folder for the results \\[default: out/DATASET-DATE-TIME].",
             show_default=False,
             rich_help_panel=_OUT,
@@ -387,7 +386,7 @@ def predict(
     images: Images = None,
     top_k: Annotated[
         int,
-        typer.Option("--top-k", "-k", help="How many of the likeliest classes to show."),
+        typer.Option("--top-k", help="How many of the likeliest classes to show."),
     ] = 3,
     labels: Annotated[
         Path | None,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from convkit.arithmetic.formatting import format_bytes, format_shape
+from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.errors import ConvkitError, ImageSizeError, LayerError, UsageError
 
 if TYPE_CHECKING:
@@ -35,9 +36,6 @@ BATCH_MEMORY = 1 << 29
 """A batch is made smaller when the float32 activations of its images would pass this."""
 
 DEFAULT_BATCH_SIZE = 32
-
-DEFAULT_MAX_MEMORY = 4 << 30
-"""The memory budget of one image through a model (float32 input, outputs and weights)."""
 
 
 def memory_needed(stack: StackResult) -> int:

@@ -39,10 +39,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING
 
-from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.defaults import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport, Executor
 from convkit.errors import ImageSizeError, UsageError
-from convkit.nn.extractor import DEFAULT_BATCH_SIZE, DEFAULT_MAX_MEMORY, FeatureExtractor
+from convkit.nn.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor
 from convkit.nn.inputs import Prepared, model_input
 from convkit.nn.render import Renderer
 from convkit.nn.writer import MapWriter, plan_targets, planned_report
