@@ -215,10 +215,14 @@ def prediction_grid_png(
     columns: int = 8,
     seed: int = 0,
 ) -> bytes:
-    """A grid of test images titled with the prediction (green: right, red: wrong)."""
+    """A grid of test images titled with the prediction (green: right, red: wrong).
+
+    The mistakes come first, the most confident ones: a grid of right answers teaches
+    nothing (see :func:`grid_choice`)."""
     n = len(images)
     count = min(count, n)
-    chosen = np.sort(np.random.default_rng(seed).choice(n, size=count, replace=False))
+    chosen = grid_choice(labels, predicted, probs, count, seed=seed)
+    wrong_total = int(np.sum(np.asarray(labels) != np.asarray(predicted)))
     rows = max(1, int(np.ceil(count / columns)))
     fig = _figure(columns * 1.55, rows * 1.85 + 0.5)
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
@@ -239,9 +243,35 @@ def prediction_grid_png(
         ax.set_yticks([])
     for ax in axes[count:]:
         ax.axis("off")
+    shown_wrong = count - right
     fig.suptitle(
-        f"Test images and predictions: {right} of {count} right "
-        "(green: right; red: wrong, with the true class)",
+        f"{wrong_total:,} of {n:,} test images wrong. Shown: the {shown_wrong} most confident "
+        f"mistakes (red, with the true class) and {right} right (green)",
         fontsize=11,
     )
     return _png(fig, dpi=85)
+
+
+def grid_choice(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    probs: np.ndarray,
+    count: int,
+    *,
+    seed: int = 0,
+    mistakes_share: float = 0.75,
+) -> np.ndarray:
+    """Which test images a prediction grid shows: up to ``mistakes_share`` of ``count``
+    are mistakes, the most confident first (the model sure and wrong); random right
+    answers fill the rest, so the grid still shows what the model gets right."""
+    labels = np.asarray(labels).ravel()
+    predicted = np.asarray(predicted).ravel()
+    wrong = np.flatnonzero(labels != predicted)
+    confidence = np.asarray(probs)[wrong, predicted[wrong]]
+    wrong = wrong[np.argsort(-confidence, kind="stable")]
+    right = np.flatnonzero(labels == predicted)
+    take_wrong = min(len(wrong), max(int(count * mistakes_share), count - len(right)))
+    take_right = min(len(right), count - take_wrong)
+    rng = np.random.default_rng(seed)
+    extra = rng.choice(right, size=take_right, replace=False) if take_right else right[:0]
+    return np.concatenate([wrong[:take_wrong], np.sort(extra)]).astype(int)
