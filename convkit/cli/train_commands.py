@@ -89,6 +89,16 @@ def train_cifar(
             rich_help_panel=_MODEL,
         ),
     ] = None,
+    restore_best: Annotated[
+        bool | None,
+        typer.Option(
+            "--restore-best",
+            help="Keep the weights of the epoch with the best validation accuracy, not the "
+            "last: evaluate and save those.",
+            show_default=False,
+            rich_help_panel=_TRAIN,
+        ),
+    ] = None,
     augment: Annotated[
         bool | None,
         typer.Option(
@@ -251,6 +261,7 @@ def train_cifar(
         val_split=val_split,
         limit=limit,
         seed=seed,
+        restore_best=restore_best,
     )
     events = ConsoleEvents(quiet=quiet)
     try:

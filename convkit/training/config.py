@@ -70,6 +70,7 @@ class TrainSettings:
     val_split: float | None = None
     limit: int | None = None
     seed: int | None = None
+    restore_best: bool | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings that were given, by name."""
@@ -94,6 +95,7 @@ class TrainConfig:
     val_split: float = 0.1
     limit: int | None = None
     seed: int | None = None
+    restore_best: bool = False
 
     def __post_init__(self) -> None:
         checks = (

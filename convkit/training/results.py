@@ -143,6 +143,7 @@ class Finished:
     fit: FitOutcome
     test: TestScores
     resumed: bool
+    restored_epoch: int | None = None  # with restore_best: the epoch whose weights are kept
 
     @property
     def history(self) -> list[EpochRecord]:
@@ -156,7 +157,8 @@ def write_results(
     time since ``wall0`` (a ``time.perf_counter()``)."""
     out, history, partial = folder.out, run.history, run.fit.partial
     writer = ResultWriter(out)
-    writer.attempt(MODEL, lambda: folder.place_model(run.start.model, partial))
+    restored = run.restored_epoch is not None
+    writer.attempt(MODEL, lambda: folder.place_model(run.start.model, partial, restored))
     folder.state.history = history
     folder.state.interrupted_epoch = partial
     writer.json(RUN_FILE, folder.state.to_json())
@@ -228,6 +230,7 @@ def metrics_json(run: Finished) -> dict[str, Any]:
         ),
         "best_val_accuracy": round(best.val_accuracy, 6) if best else None,
         "best_epoch": best.epoch if best else None,
+        "restored_best_epoch": run.restored_epoch,
         "train_images": int(len(run.split.x_train)),
         "val_images": int(len(run.split.x_val)),
         "batch_size": config.batch_size,

@@ -34,10 +34,21 @@ RESULT_FILES = {
     "run.json": "settings and progress, for --resume",
     "checkpoint.keras": "the last completed epoch with optimizer state, while a run is "
     "unfinished (for --resume)",
+    "best.weights.h5": "with --restore-best, the weights of the best validation epoch",
 }
 RUN_FILE = "run.json"
 MAX_RUN_FILE_BYTES = 16 * 1024 * 1024  # a run of 10,000 epochs writes about 3 MB
 CHECKPOINT = "checkpoint.keras"
+BEST_WEIGHTS = "best.weights.h5"
+"""With ``restore_best``: the weights of the best validation epoch so far."""
+
+
+def best_epoch(history: Sequence[EpochRecord]) -> int | None:
+    """The complete epoch with the best validation accuracy (the first of equals)."""
+    scored = [r for r in history if r.complete and r.val_accuracy is not None]
+    if not scored:
+        return None
+    return max(scored, key=lambda r: (r.val_accuracy, -r.epoch)).epoch
 MODEL = "model.keras"
 
 
@@ -227,15 +238,31 @@ class RunFolder:
         write_json(self.out / RUN_FILE, self.state.to_json())
 
     def epoch_completed(self, model, done: int, history: Sequence[EpochRecord]) -> None:
-        """Epoch ``done`` (1-based) is complete: checkpoint the model, record the progress."""
+        """Epoch ``done`` (1-based) is complete: checkpoint the model, record the progress;
+        with ``restore_best``, keep the weights of the best validation epoch so far."""
         save_model(model, self.out / CHECKPOINT)
+        if self.state.config.restore_best and best_epoch(history) == done:
+            from convkit.files import atomic_path
+
+            with atomic_path(self.out / BEST_WEIGHTS, suffix=".weights.h5") as tmp:
+                model.save_weights(tmp)
         self.state.epochs_completed = done
         self.state.checkpoint = CHECKPOINT
         self.state.history = list(history)
         self.state.interrupted_epoch = None
         self.save_state()
 
-    def place_model(self, model, partial: EpochRecord | None) -> None:
+    def restore_best(self, model, history: Sequence[EpochRecord]) -> int | None:
+        """Load the best validation epoch's weights into ``model`` when they are not the
+        last epoch's; return that epoch (None: nothing restored)."""
+        best, path = best_epoch(history), self.out / BEST_WEIGHTS
+        done = [r.epoch for r in history if r.complete]
+        if best is None or not path.is_file() or (done and best == done[-1]):
+            return None
+        model.load_weights(path)
+        return best
+
+    def place_model(self, model, partial: EpochRecord | None, restored: bool = False) -> None:
         """Put the final ``model.keras`` in place.
 
         After an interrupted epoch (``partial``), the model as it is goes to ``model.keras``
@@ -249,6 +276,12 @@ class RunFolder:
                 os.replace(out / MODEL, out / CHECKPOINT)
                 state.checkpoint = CHECKPOINT
             save_model(model, out / MODEL)
+        elif restored:
+            # The best epoch's weights, restored: that is the run's model.
+            save_model(model, out / MODEL)
+            if (out / CHECKPOINT).exists():
+                os.unlink(out / CHECKPOINT)
+            state.checkpoint = MODEL
         elif (out / CHECKPOINT).exists():
             os.replace(out / CHECKPOINT, out / MODEL)
             state.checkpoint = MODEL

@@ -86,10 +86,17 @@ def train(
             start.model, done, [*start.history, *records]
         ),
     )
+    restored = None
+    if config.restore_best and outcome.partial is None:
+        restored = folder.restore_best(start.model, [*start.history, *outcome.records])
+        if restored is not None:
+            events.note(f"restored the weights of epoch {restored}, the best validation epoch")
     events.on_phase(f"evaluating on the {len(data.x_test):,} test images")
     test = evaluate(start.model, data)
     events.on_phase("writing results")
-    finished = Finished(config, data, split, start, outcome, test, resume_state is not None)
+    finished = Finished(
+        config, data, split, start, outcome, test, resume_state is not None, restored
+    )
     return write_results(finished, folder, wall0=wall0, plots=plots)
 
 
