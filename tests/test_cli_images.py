@@ -188,34 +188,13 @@ def test_info_table(color, cli_runner, run_cli, monkeypatch):
 def test_info_table_at_80_columns_keeps_every_line_within_80(sample_images, tmp_path):
     """In a terminal of 80 columns nothing wraps into slivers: every line fits, each image
     is on one row with its file name whole."""
-    import subprocess
-    import sys
+    from terminal import in_terminal
 
     deep = tmp_path / "a-rather-long-folder-name" / "and-another-one-below-it"
     deep.mkdir(parents=True)
     for path in sample_images.glob("*.png"):
         (deep / path.name).write_bytes(path.read_bytes())
-    code = (
-        "import os, pty, sys; pid, fd = pty.fork()\n"
-        "if pid == 0:\n"
-        "    os.environ['COLUMNS'] = '80'\n"
-        f"    os.execv(sys.executable, [sys.executable, '-m', 'convkit', 'info', {str(deep)!r}])\n"
-        "out = b''\n"
-        "while True:\n"
-        "    try:\n"
-        "        chunk = os.read(fd, 65536)\n"
-        "    except OSError:\n"
-        "        break\n"
-        "    if not chunk:\n"
-        "        break\n"
-        "    out += chunk\n"
-        "os.waitpid(pid, 0)\n"
-        "sys.stdout.buffer.write(out)\n"
-    )
-    raw = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).stdout
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", raw.decode()).replace("\r", "")
+    text = in_terminal(["info", str(deep)], 80, tmp_path)
     lines = [line for line in text.splitlines() if line.strip() and "━" not in line]
     assert all(len(line) <= 80 for line in lines), lines
     for name in ("astronaut.png", "camera.png", "chelsea.png", "coffee.png"):
