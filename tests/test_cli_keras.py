@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -423,37 +420,6 @@ def test_bad_options(run_main, photo, tmp_path):
     for args, message in cases:
         assert_cli_error(run_main(args), 2, message)
     assert not out.exists()
-
-
-def test_help_and_early_errors_do_not_import_tensorflow(tmp_path, photo, cli_env):
-    code = f"""
-        import sys
-        from convkit.cli import main
-
-        def run(argv, codes):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                assert exc.code in codes, (argv, exc.code)
-
-        for cmd in ("conv", "pool", "run"):
-            run([cmd, "--help"], (0, None))
-        run(["conv", {str(photo)!r}, "-o", "x.png"], (2,))
-        run(["run", {str(photo)!r}, "--spec", "conv2d(4, 3) rleu", "-d", "o"], (2,))
-        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
-        assert not loaded, loaded[:5]
-        print("OK")
-    """
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=cli_env(),
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "OK" in proc.stdout
 
 
 def test_run_reads_the_spec_from_stdin(run_main, photo, tmp_path):

@@ -642,17 +642,13 @@ def test_formatting_helpers():
     assert shapes.format_count(15_470_264_320) == "15.47 G"
 
 
-def test_shapes_imports_nothing_heavy():
-    import subprocess
-    import sys
+def test_shapes_imports_nothing_heavy(tmp_path, cli_env):
+    """The arithmetic alone: no NumPy, OpenCV or TensorFlow (Typer and Rich are kept out
+    by import-linter's contracts)."""
+    from test_imports import imports_after
 
-    code = (
-        "import sys, convkit.arithmetic.shapes, convkit.arithmetic.spec; "
-        "print(sorted(m for m in ('tensorflow', 'keras', 'cv2', 'numpy', 'typer', 'rich') "
-        "if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    setup = "import convkit.arithmetic.shapes, convkit.arithmetic.spec"
+    assert imports_after([], cwd=tmp_path, env=cli_env(), setup=setup) == set()
 
 
 # --------------------------------------------------------------------------- entry points

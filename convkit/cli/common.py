@@ -106,3 +106,11 @@ def print_plan(result: BatchReport, sources) -> None:
         for path in files
     ]
     report.emit("\n".join(lines))
+
+
+def close_batch(result: BatchReport, sources, *, dry_run: bool, quiet: bool) -> None:
+    """A dry run's plan, or a real run's summary and exit code (:func:`finish_batch`)."""
+    if dry_run:
+        print_plan(result, sources)
+    else:
+        finish_batch(result, quiet=quiet)

@@ -14,10 +14,10 @@ import typer
 from convkit.cli import report
 from convkit.cli.common import (
     batch_options,
+    close_batch,
     collect_inputs,
     finish_batch,
     output_plan,
-    print_plan,
 )
 from convkit.cli.options import (
     DEFAULTS,
@@ -202,10 +202,7 @@ def grayscale(
             batch=batch_options(jobs, fail_fast, tick),
             dry_run=dry_run,
         )
-    if dry_run:
-        print_plan(result, sources)
-        return
-    finish_batch(result, quiet=quiet)
+    close_batch(result, sources, dry_run=dry_run, quiet=quiet)
 
 
 # --------------------------------------------------------------------------- filter
@@ -341,7 +338,4 @@ def filter_(
             batch=batch_options(jobs, fail_fast, tick),
             dry_run=dry_run,
         )
-    if dry_run:
-        print_plan(result, sources)
-        return
-    finish_batch(result, quiet=quiet)
+    close_batch(result, sources, dry_run=dry_run, quiet=quiet)
