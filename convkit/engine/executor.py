@@ -282,11 +282,6 @@ class Executor(Generic[T]):
             return
         self._final[self._pool.submit(work, *args)] = (index, count)
 
-    @property
-    def in_flight(self) -> int:
-        """Last stages submitted and not yet settled."""
-        return len(self._final)
-
     def settle(self, *, block: bool = False, keep: int = 0) -> None:
         """End the inputs whose last stage has finished; with ``block``, wait until at most
         ``keep`` are still running (so memory stays bounded)."""

@@ -49,7 +49,6 @@ from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.errors import ModelError
 
 MIB = 1 << 20
-GIB = 1 << 30
 
 
 MAX_MEMBERS = 64
