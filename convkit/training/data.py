@@ -9,6 +9,7 @@ about CIFAR.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,12 @@ class TrainingData:
     ``name`` is a short name (``cifar10``: ``metrics.json``'s ``dataset``), ``title`` the
     one people read (``CIFAR-10``), ``source`` where the data came from, and ``notes`` what
     its reader wants said. Checked when made: a :class:`DataError` names what is wrong.
+
+    ``preparation`` says how the images were prepared for the network, so that a model
+    trained on them prepares new images the same way: ``{"image_size": [H, W], "color":
+    "gray" | "rgb", "keep_aspect": bool, "interpolation": "area"}``. Left empty, it is
+    filled from the images (their size and channels, stretched, area interpolation): what
+    CIFAR's 32x32 RGB arrays are.
     """
 
     x_train: np.ndarray
@@ -35,6 +42,7 @@ class TrainingData:
     name: str = "images"
     title: str = "images"
     notes: list[str] = field(default_factory=list)
+    preparation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.class_names = [str(n) for n in self.class_names]
@@ -47,6 +55,8 @@ class TrainingData:
                 f"`x_test` images are {format_shape(self.x_test.shape[1:], 'x')}, "
                 f"the training images {format_shape(self.x_train.shape[1:], 'x')}"
             )
+        if not self.preparation:
+            self.preparation = default_preparation(self.image_shape)
 
     def _check(self, images_name: str, labels_name: str) -> None:
         images, labels = getattr(self, images_name), getattr(self, labels_name)
@@ -82,6 +92,18 @@ class TrainingData:
     def image_shape(self) -> tuple[int, int, int]:
         """``(height, width, channels)`` of every image."""
         return tuple(int(d) for d in self.x_train.shape[1:])
+
+
+def default_preparation(image_shape: tuple[int, ...]) -> dict[str, Any]:
+    """The preparation of images already ``(height, width, channels)``: that size, gray for 1
+    channel and RGB otherwise, stretched, area interpolation."""
+    height, width, channels = (int(d) for d in image_shape)
+    return {
+        "image_size": [height, width],
+        "color": "gray" if channels == 1 else "rgb",
+        "keep_aspect": False,
+        "interpolation": "area",
+    }
 
 
 @dataclass
