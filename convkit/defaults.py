@@ -31,3 +31,8 @@ POOL_MODES = ("max", "avg")
 
 KERAS_PADDINGS = ("valid", "same")
 """The paddings a Keras Conv2D or pooling layer takes."""
+
+STRATEGIES = ("auto", "mirrored", "default")
+"""How training spreads over the devices of one host: ``mirrored`` (tf.distribute's
+MirroredStrategy over every GPU), ``default`` (one device), ``auto`` (mirrored when more
+than one GPU is visible)."""

@@ -127,4 +127,17 @@ JsonLines = Annotated[
     ),
 ]
 
+Strategy = Annotated[
+    str,
+    typer.Option(
+        "--strategy",
+        help="How training uses this machine's devices: mirrored (tf.distribute's "
+        "MirroredStrategy: one replica per GPU, global batch = --batch-size x replicas), "
+        "default (one device), auto (mirrored when more than one GPU is visible).",
+        metavar="auto|mirrored|default",
+    ),
+]
+"""``--strategy`` of ``train`` and ``train-cifar`` (choices: defaults.STRATEGIES); give it
+the default ``"auto"``."""
+
 DEFAULTS = {"name": DEFAULT_NAME_TEMPLATE, "max_pixels": DEFAULT_MAX_PIXELS}
