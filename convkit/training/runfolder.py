@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,6 +48,8 @@ def best_epoch(history: Sequence[EpochRecord]) -> int | None:
     if not scored:
         return None
     return max(scored, key=lambda r: (r.val_accuracy, -r.epoch)).epoch
+
+
 MODEL = "model.keras"
 
 
@@ -59,14 +60,13 @@ def write_json(path: Path, data: Any) -> None:
     write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
-def save_model(model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename."""
-    from convkit.files import atomic_path
+def save_model(model, path: Path, metadata: dict[str, Any] | None = None) -> None:
+    """``model.save`` to a temporary ``.keras`` file in the same folder, then a rename; with
+    ``metadata`` (class names, input preparation) kept inside the file
+    (:func:`convkit.training.metadata.save_model`)."""
+    from convkit.training.metadata import save_model as save_with_metadata
 
-    with atomic_path(Path(path), suffix=".keras") as tmp, warnings.catch_warnings():
-        # Keras's saving trips NumPy 2's __array__(copy=...) deprecation: not ours to show.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        model.save(tmp, overwrite=True)
+    save_with_metadata(model, Path(path), metadata)
 
 
 def now_stamp() -> str:
@@ -230,9 +230,10 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
 class RunFolder:
     """The folder of a run and its state, kept on disk as training goes."""
 
-    def __init__(self, out: Path, state: RunState) -> None:
+    def __init__(self, out: Path, state: RunState, metadata: dict[str, Any] | None = None) -> None:
         self.out = Path(out)
         self.state = state
+        self.metadata = metadata  # kept in every model file the run writes
 
     def save_state(self) -> None:
         write_json(self.out / RUN_FILE, self.state.to_json())
@@ -240,7 +241,7 @@ class RunFolder:
     def epoch_completed(self, model, done: int, history: Sequence[EpochRecord]) -> None:
         """Epoch ``done`` (1-based) is complete: checkpoint the model, record the progress;
         with ``restore_best``, keep the weights of the best validation epoch so far."""
-        save_model(model, self.out / CHECKPOINT)
+        save_model(model, self.out / CHECKPOINT, self.metadata)
         if self.state.config.restore_best and best_epoch(history) == done:
             from convkit.files import atomic_path
 
@@ -275,10 +276,10 @@ class RunFolder:
                 # model.keras is this run's resume point: keep it as the checkpoint.
                 os.replace(out / MODEL, out / CHECKPOINT)
                 state.checkpoint = CHECKPOINT
-            save_model(model, out / MODEL)
+            save_model(model, out / MODEL, self.metadata)
         elif restored:
             # The best epoch's weights, restored: that is the run's model.
-            save_model(model, out / MODEL)
+            save_model(model, out / MODEL, self.metadata)
             if (out / CHECKPOINT).exists():
                 os.unlink(out / CHECKPOINT)
             state.checkpoint = MODEL
@@ -286,4 +287,4 @@ class RunFolder:
             os.replace(out / CHECKPOINT, out / MODEL)
             state.checkpoint = MODEL
         else:
-            save_model(model, out / MODEL)
+            save_model(model, out / MODEL, self.metadata)

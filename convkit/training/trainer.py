@@ -18,6 +18,7 @@ from convkit.training.config import TrainConfig
 from convkit.training.data import TrainingData, split_data
 from convkit.training.events import StopRequest, TrainingEvents
 from convkit.training.loop import fit, start_run
+from convkit.training.metadata import training_metadata
 from convkit.training.pipeline import steps_for
 from convkit.training.records import RunInfo
 from convkit.training.results import Finished, TrainResult, evaluate, write_results
@@ -67,6 +68,7 @@ def train(
             history=list(start.history),
             started=resume_state.started if resume_state else now_stamp(),
         ),
+        metadata=training_metadata(data, start.model),
     )
     folder.save_state()
     if start.first_epoch >= config.epochs:
