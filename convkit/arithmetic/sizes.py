@@ -99,3 +99,26 @@ def parse_dims(text: str, param: str) -> tuple[int, int, int | None]:
         f"`{param}` must be N, HxW or HxWxC with positive integers, like 512 or 224x224x3, "
         f"got {_shown(text)}"
     )
+
+
+def parse_layer_sizes(
+    kernel: str | None,
+    stride: str | None,
+    padding: str | None,
+    dilation: str | None,
+    output_padding: str | None,
+) -> dict:
+    """The size flags of one layer as text (``shape-calc``'s and ``animate``'s ``--kernel-size
+    3x5 --strides 2 --padding same --dilation 1 --output-padding 1``), parsed into the
+    keyword arguments of :func:`convkit.arithmetic.explain.single_layer`: ``kernel``,
+    ``stride``, ``padding``, ``dilation``, ``output_padding``. What is not given (None) takes
+    the layer's default; errors name those parameters."""
+    return {
+        "kernel": None if kernel is None else parse_pair(kernel, "kernel"),
+        "stride": None if stride is None else parse_pair(stride, "stride"),
+        "padding": "valid" if padding is None else parse_padding(padding, "padding"),
+        "dilation": 1 if dilation is None else parse_pair(dilation, "dilation"),
+        "output_padding": None
+        if output_padding is None
+        else parse_pair(output_padding, "output_padding", allow_zero=True),
+    }

@@ -215,8 +215,6 @@ def shape_calc(
     receptive field and its step, in input pixels. Memory: each layer's
     float32 output for one image.
     """
-    from convkit.arithmetic.sizes import parse_padding, parse_pair
-
     kernel = _one_of(kernel, old_kernel, "--kernel-size", "-k or --kernel")
     dilation = _one_of(dilation, old_dilation, "--dilation", "-d")
     filters = _one_of(filters, old_filters, "--filters", "-f")
@@ -256,19 +254,14 @@ def shape_calc(
             "see convkit shape-calc --help"
         )
     from convkit.arithmetic.explain import single_layer
+    from convkit.arithmetic.sizes import parse_layer_sizes
 
     layer = single_layer(
         _input_size(input_shape, channels),
-        None if kernel is None else parse_pair(kernel, "kernel"),
-        stride=None if stride is None else parse_pair(stride, "stride"),
-        padding="valid" if padding is None else parse_padding(padding, "padding"),
-        dilation=1 if dilation is None else parse_pair(dilation, "dilation"),
+        **parse_layer_sizes(kernel, stride, padding, dilation, output_padding),
         filters=1 if filters is None else filters,
         pool=pool,
         transpose=transpose,
-        output_padding=None
-        if output_padding is None
-        else parse_pair(output_padding, "output_padding", allow_zero=True),
         use_bias=not no_bias,
     )
     if json_:
