@@ -2,28 +2,35 @@
 
 Three doors into one machinery: each command builds its network with one call of
 :mod:`convkit.nn.builders` (``conv`` and ``pool`` write a layer spec from their flags,
-``run`` takes one), then :func:`_extract` gathers the inputs and makes the one call of
+``run`` takes one, or a trained model: :func:`convkit.insight.models.model_network`), then
+:func:`convkit.cli.feature_maps.extract` gathers the inputs and makes the one call of
 :func:`convkit.nn.pipeline.extract_feature_maps`, which checks every output path before
 TensorFlow is imported, and reports.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
-from convkit.cli import report
-from convkit.cli.common import (
-    batch_options,
-    collect_inputs,
-    finish_batch,
-    output_plan,
-    print_plan,
+from convkit.cli.feature_maps import (
+    MODEL,
+    BatchSize,
+    Color,
+    KernelOpt,
+    MaxMemory,
+    MontageScale,
+    NoMaps,
+    NoMontage,
+    RangeMode,
+    Raw,
+    Seed,
+    Shared,
+    Verbose,
+    WeightsOpt,
+    extract,
+    trained_network,
 )
 from convkit.cli.options import (
     DEFAULTS,
@@ -42,270 +49,6 @@ from convkit.cli.options import (
     Recursive,
 )
 
-if TYPE_CHECKING:
-    from convkit.nn.extractor import FeatureExtractor
-    from convkit.nn.network import Network
-    from convkit.nn.render import RenderOptions
-
-_MODEL = "Model"
-_PICTURES = "Pictures"
-
-# --------------------------------------------------------------------------- shared options
-
-Color = Annotated[
-    bool,
-    typer.Option(
-        "--color",
-        "--colour",
-        help="Keep three channels, in RGB order (OpenCV's BGR turned around); a filter then "
-        "spans R, G and B. Default: gray (0.299 R + 0.587 G + 0.114 B).",
-        rich_help_panel=_MODEL,
-    ),
-]
-RangeMode = Annotated[
-    str | None,
-    typer.Option(
-        "--range",
-        help="How a float map becomes 8-bit pixels: rescale (each map's own min..max to "
-        "black..white), clip (round and saturate to 0..255: negative values vanish) or abs "
-        "(magnitude, then saturate). Default: the values themselves (clip) for maps still in "
-        "the input's range (after pooling, cropping, up-sampling, padding), rescale for the "
-        "others (convolutions, activations...).",
-        show_default=False,
-        rich_help_panel=_PICTURES,
-    ),
-]
-Raw = Annotated[
-    bool,
-    typer.Option(
-        "--raw",
-        help="Also save each layer's float32 activations, unscaled, as {stem}_{layer}.npy "
-        "(H, W, maps) in --out-dir.",
-        rich_help_panel=_PICTURES,
-    ),
-]
-NoMontage = Annotated[
-    bool,
-    typer.Option(
-        "--no-montage",
-        help="Do not write the montage ({stem}_{layer}-montage.png) of each layer.",
-        rich_help_panel=_PICTURES,
-    ),
-]
-MontageScale = Annotated[
-    str,
-    typer.Option(
-        "--montage-scale",
-        help="How the montage draws the maps: map (each as its own picture is written) or "
-        "shared (one scale for every map of the layer, blue < 0, mid-gray 0, red > 0, with "
-        "a labelled colour bar: signs and magnitudes compare across maps).",
-        rich_help_panel=_PICTURES,
-    ),
-]
-NoMaps = Annotated[
-    bool,
-    typer.Option(
-        "--no-maps",
-        help="Do not write one picture per map ({stem}_{layer}-N.png): montages only.",
-        rich_help_panel=_PICTURES,
-    ),
-]
-BatchSize = Annotated[
-    int,
-    typer.Option(
-        "--batch-size",
-        min=1,
-        help="Images of one size run through the model together, this many at a time "
-        "(fewer when one batch's activations would pass 512 MiB).",
-        rich_help_panel="Batch",
-    ),
-]
-MaxMemory = Annotated[
-    str,
-    typer.Option(
-        "--max-memory",
-        help="Refuse an image size whose float32 input, layer outputs and weights would pass "
-        "this much memory, before the model is built: bytes, or K, M, G, T (powers of 1024).",
-        metavar="SIZE",
-        rich_help_panel=_MODEL,
-    ),
-]
-Verbose = Annotated[
-    bool,
-    typer.Option(
-        "--verbose", help="Show TensorFlow's own start-up log lines and warnings (on stderr)."
-    ),
-]
-Seed = Annotated[
-    int | None,
-    typer.Option(
-        "--seed",
-        help="Seed Keras's random weights: the same seed gives the same maps, byte for byte.",
-        show_default=False,
-        rich_help_panel=_MODEL,
-    ),
-]
-KernelOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--kernel",
-        "-k",
-        help="Set the filters instead of random ones: a preset (sobel-x, edges4 = four 4x4 "
-        'edge filters, ...), an inline matrix "1,0,-1;2,0,-2;1,0,-1" or a .txt/.csv/.npy '
-        "file, as in `convkit filter`. Repeat: one filter per kernel, all of one size.",
-        show_default=False,
-        rich_help_panel=_MODEL,
-    ),
-]
-WeightsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--weights",
-        help="Set the filters from a .npy array of shape (KH, KW, C_in, N), as Keras stores "
-        "Conv2D weights (loaded with allow_pickle=False; C_in is 1, or 3 with --color).",
-        show_default=False,
-        metavar="FILE.npy",
-        rich_help_panel=_MODEL,
-    ),
-]
-
-# --------------------------------------------------------------------------- the shared run
-
-
-@dataclass(frozen=True)
-class _Shared:
-    """The options that conv, pool and run share, under their parameters' names."""
-
-    images: list[str] | None
-    output: str | None
-    out_dir: Path | None
-    range_mode: str | None
-    raw: bool
-    no_maps: bool
-    no_montage: bool
-    montage_scale: str
-    name: str
-    fmt: str | None
-    quality: int | None
-    in_place: bool
-    recursive: bool
-    max_pixels: int
-    max_memory: str
-    batch_size: int
-    jobs: int | None
-    fail_fast: bool
-    dry_run: bool
-    quiet: bool
-    verbose: bool
-
-    @classmethod
-    def of(cls, params: dict[str, Any]) -> _Shared:
-        """Picked by name from a command's parameters (its ``locals()``, taken first
-        thing): Typer needs every option in each command's signature, and this keeps
-        one list of the shared ones instead of three copies of the same call."""
-        return cls(**{f.name: params[f.name] for f in fields(cls)})
-
-
-def _extract(network: Network, shared: _Shared) -> None:
-    """Inputs and outputs from the shared options, the one core call, the report."""
-    from convkit.arithmetic.sizes import parse_bytes
-    from convkit.nn.pipeline import extract_feature_maps
-    from convkit.nn.render import RenderOptions
-
-    max_memory = parse_bytes(shared.max_memory, "max_memory")
-    render = RenderOptions(
-        range_mode=shared.range_mode,
-        maps=not shared.no_maps,
-        montage=not shared.no_montage,
-        raw=shared.raw,
-        montage_scale=shared.montage_scale,
-    )
-    sources = collect_inputs(shared.images, shared.recursive, shared.quiet)
-    plan = output_plan(
-        shared.output, shared.out_dir, shared.name, shared.fmt, shared.in_place, shared.quality
-    )
-    if shared.dry_run:
-        result = extract_feature_maps(
-            sources, network, plan, render, max_memory=max_memory, dry_run=True
-        )
-        if not shared.quiet:
-            _note_skipped(network, render)
-        print_plan(result, sources)
-        return
-    if shared.verbose:
-        _show_tf_logs()
-
-    def on_model(extractor: FeatureExtractor, size: tuple[int, int]) -> None:
-        if size == extractor.summary_input_shape[:2]:
-            _print_summary(extractor, render)
-        else:  # each further image size once, in one line
-            print(report.printable(network.size_line(*size)), file=sys.stderr, flush=True)
-
-    with report.progress(len(sources), "images") as tick:
-        result = extract_feature_maps(
-            sources,
-            network,
-            plan,
-            render,
-            batch=batch_options(shared.jobs, shared.fail_fast, tick),
-            batch_size=shared.batch_size,
-            max_pixels=shared.max_pixels,
-            max_memory=max_memory,
-            on_model=None if shared.quiet else on_model,
-            verbose=shared.verbose,
-        )
-    finish_batch(result, quiet=shared.quiet)
-
-
-def _print_summary(extractor: FeatureExtractor, render: RenderOptions) -> None:
-    """The first model's layers as Keras built them, on stderr; before it, a note on the
-    layers that have no maps to draw."""
-    from rich import box
-    from rich.table import Table
-
-    from convkit.arithmetic.formatting import format_shape
-
-    network = extractor.network
-    _note_skipped(network, render)
-    kind = "colour, RGB" if network.color else "gray"
-    title = f"Model for a {format_shape(extractor.summary_input_shape)} input ({kind})"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("Layer", "Type", "Output shape", "Params", "Maps written"):
-        table.add_column(column, justify="right" if column == "Params" else "left")
-    rows = extractor.summary_rows()
-    for name, cls, out_shape, params in rows:
-        wrote = "—" if name not in network.outputs else "yes"
-        if wrote == "yes" and network.info(name).channels is None:
-            wrote = "no spatial maps"
-        table.add_row(name, cls, format_shape(out_shape), f"{params:,}", wrote)
-    table.caption = f"{sum(r[3] for r in rows):,} parameters"
-    table.caption_justify = "left"
-    report.print_table(table, stderr=True)
-    print(f"spec: {report.printable(network.spec_text)}", file=sys.stderr, flush=True)
-
-
-def _note_skipped(network: Network, render: RenderOptions) -> None:
-    """A note on the output layers that have no maps to draw (Flatten, Dense...)."""
-    from convkit.nn.render import no_maps_text, output_whats
-
-    _, _, skipped = output_whats(network, render)
-    if skipped:
-        saved = " (saved with --raw)" if render.raw else " (add --raw to save the values)"
-        report.note(no_maps_text(skipped) + saved)
-
-
-def _show_tf_logs() -> None:
-    """With --verbose, let TensorFlow's C++ log lines reach the terminal: the command line
-    sends what libraries print on file descriptor 2 to /dev/null (see
-    :func:`convkit.cli.report.native_stderr_silenced`)."""
-    if sys.stderr is sys.__stderr__:
-        return
-    try:
-        os.dup2(sys.stderr.fileno(), 2)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
 # --------------------------------------------------------------------------- conv
 
 
@@ -318,7 +61,7 @@ def conv(
             min=1,
             help="Number of filters (feature maps) \\[default: 1, or one per -k kernel].",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = None,
     kernel_size: Annotated[
@@ -327,11 +70,11 @@ def conv(
             "--kernel-size",
             help="Kernel size K or KHxKW \\[default: 3, or the size of the -k kernels].",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = None,
     strides: Annotated[
-        str, typer.Option("--strides", "-s", help="Stride S or SHxSW.", rich_help_panel=_MODEL)
+        str, typer.Option("--strides", "-s", help="Stride S or SHxSW.", rich_help_panel=MODEL)
     ] = "1",
     padding: Annotated[
         str,
@@ -340,11 +83,11 @@ def conv(
             "-p",
             help="valid (no padding: the map shrinks by K-1) or same (zeros around: "
             "output ceil(n / stride)).",
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = "valid",
     dilation: Annotated[
-        str, typer.Option("--dilation", help="Dilation rate D or DHxDW.", rich_help_panel=_MODEL)
+        str, typer.Option("--dilation", help="Dilation rate D or DHxDW.", rich_help_panel=MODEL)
     ] = "1",
     activation: Annotated[
         str | None,
@@ -353,12 +96,12 @@ def conv(
             help="An activation layer after the convolution (relu, sigmoid, tanh, "
             "leaky_relu, ...): maps are written before and after it.",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = None,
     no_bias: Annotated[
         bool,
-        typer.Option("--no-bias", help="No bias term (use_bias=False).", rich_help_panel=_MODEL),
+        typer.Option("--no-bias", help="No bias term (use_bias=False).", rich_help_panel=MODEL),
     ] = False,
     kernel: KernelOpt = None,
     weights: WeightsOpt = None,
@@ -408,7 +151,7 @@ def conv(
 
     Example: convkit conv cat.png -k edges4 --activation relu -d maps/
     """
-    shared = _Shared.of(locals())
+    shared = Shared.of(locals())
     from convkit.nn.builders import conv_network
 
     network = conv_network(
@@ -424,7 +167,7 @@ def conv(
         seed=seed,
         color=color,
     )
-    _extract(network, shared)
+    extract(network, shared)
 
 
 # --------------------------------------------------------------------------- pool
@@ -437,12 +180,12 @@ def pool(
         typer.Option(
             "--mode",
             help="max (MaxPooling2D) or avg (AveragePooling2D).",
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = "max",
     size: Annotated[
         str,
-        typer.Option("--size", help="Pooling window P or PHxPW.", rich_help_panel=_MODEL),
+        typer.Option("--size", help="Pooling window P or PHxPW.", rich_help_panel=MODEL),
     ] = "2",
     strides: Annotated[
         str | None,
@@ -451,7 +194,7 @@ def pool(
             "-s",
             help="Stride S or SHxSW \\[default: the window size, as in Keras].",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = None,
     padding: Annotated[
@@ -461,7 +204,7 @@ def pool(
             "-p",
             help="valid (windows inside the image) or same (output ceil(n / stride); "
             "TensorFlow's average pooling leaves the padded cells out of the mean).",
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = "valid",
     color: Color = False,
@@ -504,11 +247,11 @@ def pool(
 
     Example: convkit pool cat.png --size 4 --mode avg --no-montage -o small.png
     """
-    shared = _Shared.of(locals())
+    shared = Shared.of(locals())
     from convkit.nn.builders import pool_network
 
     network = pool_network(mode=mode, size=size, strides=strides, padding=padding, color=color)
-    _extract(network, shared)
+    extract(network, shared)
 
 
 # --------------------------------------------------------------------------- run
@@ -523,7 +266,19 @@ def run(
             help='Layers in the layer-spec language, e.g. "conv2d(8, 3) relu maxpool2d(2)", '
             "or a FILE of them (one per line, # comments). See `convkit shape-calc --help`.",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A trained model instead of a spec: a .keras file or a train-cifar/train "
+            "results folder. Its own layers and learned weights; each image prepared as the "
+            "model was trained (resized to its input, gray or colour), as predict does.",
+            show_default=False,
+            metavar="MODEL",
+            rich_help_panel=MODEL,
         ),
     ] = None,
     layers: Annotated[
@@ -533,7 +288,7 @@ def run(
             help="Write only these layers' maps (names as in the summary: conv2d, activation, "
             "max_pooling2d...; repeat or separate by commas) \\[default: every layer].",
             show_default=False,
-            rich_help_panel=_MODEL,
+            rich_help_panel=MODEL,
         ),
     ] = None,
     kernel: KernelOpt = None,
@@ -578,14 +333,22 @@ def run(
     spatial axes (flatten, dense, global pooling) have no maps; --raw saves
     their values.
 
+    --model MODEL runs a trained network instead: its own layers and
+    learned weights, each image prepared as the model was trained (as
+    predict does); a first convolution's montage draws its learned kernels
+    beside its maps.
+
     Example: convkit run cat.png --spec "conv2d(4, 4) relu maxpool2d(2)"
     -k edges4 -d out/
     """
-    shared = _Shared.of(locals())
+    shared = Shared.of(locals())
+    wanted = [n.strip() for item in layers or [] for n in item.split(",") if n.strip()]
+    if model is not None:
+        extract(trained_network(model, wanted, locals()), shared)
+        return
     from convkit.nn.builders import spec_network
 
-    wanted = [n.strip() for item in layers or [] for n in item.split(",") if n.strip()]
     network = spec_network(
         spec, color=color, outputs=wanted or None, kernel=kernel, weights=weights, seed=seed
     )
-    _extract(network, shared)
+    extract(network, shared)

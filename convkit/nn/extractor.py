@@ -183,9 +183,12 @@ class FeatureExtractor:
         self.check_size(height, width)
         import_keras(verbose=self.verbose)
         first = self.first_model is None
-        if first:
-            set_seed(net.seed)
-        model = build_model(net.layers, (height, width, net.channels))
+        if net.model is not None:  # a model already built (trained): its one input size
+            model = net.model
+        else:
+            if first:
+                set_seed(net.seed)
+            model = build_model(net.layers, (height, width, net.channels))
         if first:
             self._adopt_first(model, height, width)
         else:

@@ -45,10 +45,10 @@ def eight_bit_scale(dtype: np.dtype | type) -> float:
     return 1.0 / 257.0 if np.dtype(dtype) == np.uint16 else 1.0
 
 
-def input_picture(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
-    """A model input ``x`` (from an image of ``dtype``) back as an 8-bit OpenCV picture:
-    gray, or BGR. For montages."""
-    pixels = np.clip(np.rint(x * eight_bit_scale(dtype)), 0, 255).astype(np.uint8)
+def input_picture(x: np.ndarray, scale: float) -> np.ndarray:
+    """A model input ``x`` back as an 8-bit OpenCV picture (gray, or BGR), ``scale``
+    bringing its values to 8-bit units (:attr:`Prepared.scale`). For montages."""
+    pixels = np.clip(np.rint(x * scale), 0, 255).astype(np.uint8)
     if pixels.shape[2] == 1:
         return pixels[:, :, 0]
     return np.ascontiguousarray(pixels[:, :, ::-1])
@@ -57,8 +57,16 @@ def input_picture(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
 @dataclass(frozen=True)
 class Prepared:
     """One image ready for the model: its position among the inputs, the model input
-    ``x`` and the dtype it was stored in (which sets the scale of its pictures)."""
+    ``x`` and the dtype it was stored in (which sets the scale of its pictures); ``unit``,
+    when given, is the factor that brings ``x`` to 8-bit units instead (an input prepared
+    for a trained model: resized, and scaled as it was trained)."""
 
     index: int
     x: np.ndarray
     dtype: np.dtype
+    unit: float | None = None
+
+    @property
+    def scale(self) -> float:
+        """The factor that brings the model input's values to 8-bit pixel units."""
+        return self.unit if self.unit is not None else eight_bit_scale(self.dtype)

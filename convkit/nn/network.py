@@ -11,10 +11,10 @@ it has and which filters they still belong to. No Keras model exists yet: that i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convkit.arithmetic.shapes import analyze_spec, analyze_stack
 from convkit.errors import SpecError, UsageError
@@ -23,6 +23,8 @@ from convkit.nn.text import describe_layer
 from convkit.nn.weights import FilterWeights, check_weights
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from convkit.arithmetic.shapes import StackResult
     from convkit.arithmetic.spec import LayerSpec
 
@@ -98,6 +100,12 @@ class Network:
     is enforced per image through ``input_hw``); ``outputs`` name the layers whose maps are
     kept, in model order; ``weights`` (optional) go into the layer named ``weights_layer``;
     ``spec_path`` is the spec file the layers were read from, if any.
+
+    A network may also be a Keras model already built, a trained one
+    (:func:`convkit.nn.loaded.network_from_model`): ``model`` is then that model,
+    ``layers`` describe its layers, ``stack`` is its arithmetic at its one input size
+    ``input_hw``, ``prepare`` turns an image into its input (as it was trained) and
+    ``input_unit`` brings that input's values back to 8-bit pixel units.
     """
 
     layers: list[LayerSpec]
@@ -110,6 +118,11 @@ class Network:
     spec_text: str = ""
     infos: list[LayerInfo] = field(default_factory=list)
     spec_path: Path | None = None
+    model: Any = None
+    model_path: Path | None = None
+    stack: StackResult | None = None
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None
+    input_unit: float | None = None
 
     @property
     def color(self) -> bool:
@@ -120,6 +133,8 @@ class Network:
         """The files this network was made from, each with what it is (the spec file,
         kernel and weights files): no output of a run may replace one."""
         files = [] if self.spec_path is None else [(self.spec_path, "spec file")]
+        if self.model_path is not None:
+            files.append((self.model_path, "model file"))
         return files + ([] if self.weights is None else list(self.weights.files))
 
     def info(self, name: str) -> LayerInfo:
@@ -130,7 +145,10 @@ class Network:
         return [self.info(n) for n in self.outputs]
 
     def analyze(self, height: int, width: int) -> StackResult:
-        """:func:`convkit.arithmetic.shapes.analyze_stack` for an image of this size."""
+        """:func:`convkit.arithmetic.shapes.analyze_stack` for an image of this size (a
+        built model's own, which takes one size: ``input_hw``)."""
+        if self.stack is not None:
+            return self.stack
         return analyze_stack(self.layers, (height, width, self.channels))
 
     def size_line(self, height: int, width: int) -> str:

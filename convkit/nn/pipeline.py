@@ -105,6 +105,8 @@ def extract_feature_maps(
         from convkit.image.codec import read_image
 
         image = read_image(sources[index], max_pixels=max_pixels)
+        if network.prepare is not None:  # a trained model: as it was trained
+            return Prepared(index, network.prepare(image), image.dtype, network.input_unit)
         return Prepared(index, model_input(image, network.channels), image.dtype)
 
     options = batch or BatchOptions()

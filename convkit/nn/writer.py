@@ -18,7 +18,7 @@ import numpy as np
 from convkit.engine.executor import BatchReport
 from convkit.errors import ImageSizeError, UsageError
 from convkit.image.outputs import refuse_overwriting
-from convkit.nn.inputs import Prepared, eight_bit_scale, input_picture
+from convkit.nn.inputs import Prepared, input_picture
 from convkit.nn.render import Renderer, layer_whats, no_maps_text, output_whats
 
 if TYPE_CHECKING:
@@ -114,9 +114,9 @@ class MapWriter:
         from convkit.image.pipeline import write_image
 
         index, targets = item.index, self.targets
-        scale = eight_bit_scale(item.dtype)
+        scale = item.scale
         # The model's input as a picture, drawn once for all the montages of this image.
-        the_input = functools.cache(lambda: input_picture(item.x, item.dtype))
+        the_input = functools.cache(lambda: input_picture(item.x, scale))
         written = 0
         for info in self.renderer.network.output_infos:
             values = layer_maps[info.name]
