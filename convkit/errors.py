@@ -33,6 +33,18 @@ class ConvkitError(Exception):
         ConvkitError.__init__(clone, self.message, path=path)
         return clone
 
+    def __reduce__(self):
+        # An error travels between processes (from a Dask worker to the client): rebuilt
+        # without ``__init__``, whose signature differs between subclasses.
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type, args: tuple, state: dict) -> ConvkitError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(ConvkitError):
     """A bad option, argument or spec: nothing was processed (exit 2)."""
@@ -79,6 +91,11 @@ class DataError(ConvkitError):
 
 class ModelError(ConvkitError):
     """A model file that cannot be loaded, or is not an image classifier (exit 1)."""
+
+
+class ClusterError(ConvkitError):
+    """The Dask cluster: a scheduler that cannot be reached or was lost, workers that
+    cannot run convkit, or an input whose task killed every worker that tried it (exit 1)."""
 
 
 class OutputClosed(BaseException):

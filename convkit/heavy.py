@@ -1,8 +1,9 @@
-"""The one door to convkit's heavy dependencies: OpenCV, Keras/TensorFlow (later Dask).
+"""The one door to convkit's heavy dependencies: OpenCV, Keras/TensorFlow and Dask.
 
 Each is imported on first use, inside the function that needs it, never when convkit is
 imported: ``convkit shape-calc`` and ``--help`` pay for none of them, the image commands
-pay only for OpenCV, and only the Keras commands wait seconds for TensorFlow. Every other
+pay only for OpenCV, only the Keras commands wait seconds for TensorFlow, and only a run
+given a Dask scheduler imports Dask (an optional extra). Every other
 module gets these libraries from here; a Ruff rule (TID253) bans module-level imports of
 them, and ``tests/test_imports.py`` checks the same at run time.
 """
@@ -108,3 +109,36 @@ def import_tensorflow(*, verbose: bool = False):
     import tensorflow
 
     return tensorflow
+
+
+DASK_HINT = "pip install 'convkit[dask]'"
+"""How to install the optional Dask extra, said whenever a cluster is asked for without it."""
+
+
+def import_dask():
+    """Dask itself (an optional extra); a :class:`~convkit.errors.UsageError` saying how
+    to install it when it is missing."""
+    try:
+        import dask
+    except ImportError:
+        _no_dask()
+    return dask
+
+
+def import_distributed():
+    """``dask.distributed`` (the scheduler's client), imported on first use; missing, a
+    :class:`~convkit.errors.UsageError` saying how to install it."""
+    import_dask()
+    try:
+        import distributed
+    except ImportError:
+        _no_dask()
+    return distributed
+
+
+def _no_dask():
+    from convkit.errors import UsageError
+
+    raise UsageError(
+        f"`scheduler` runs the work on a Dask cluster, and Dask is not installed: {DASK_HINT}"
+    ) from None

@@ -54,14 +54,22 @@ def batch_options(
     *,
     verb: str = "written",
     per_image: bool = False,
+    scheduler: str | None = None,
+    scheduler_file=None,
 ) -> BatchOptions:
     """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
     inputs are reported on stderr as they happen, and an interruption closes with a line
     that says how far the batch got (in the words of :func:`finish_batch`: ``verb``,
-    ``per_image``). ``on_result(index, result, error)`` streams records."""
+    ``per_image``). ``on_result(index, result, error)`` streams records. ``--scheduler``
+    (or ``DASK_SCHEDULER_ADDRESS``) and ``--scheduler-file`` send the work to a Dask
+    cluster; ``--scheduler-file`` wins over the environment variable."""
     from convkit.engine.executor import BatchOptions, default_jobs
 
+    if scheduler_file is not None and scheduler and scheduler == _env_scheduler():
+        scheduler = None  # the file given on the command line over the environment
     return BatchOptions(
+        scheduler=scheduler or None,
+        scheduler_file=None if scheduler_file is None else str(scheduler_file),
         jobs=jobs or default_jobs(),
         fail_fast=fail_fast,
         on_error=report.input_error,
@@ -69,6 +77,12 @@ def batch_options(
         on_interrupt=lambda result: report.summary(result, verb=verb, per_image=per_image),
         on_result=on_result,
     )
+
+
+def _env_scheduler() -> str | None:
+    import os
+
+    return os.environ.get("DASK_SCHEDULER_ADDRESS", "").strip() or None
 
 
 def json_records(result: BatchReport, sources, record=lambda r: r) -> list[dict]:

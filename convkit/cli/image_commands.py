@@ -36,6 +36,8 @@ from convkit.cli.options import (
     Quality,
     Quiet,
     Recursive,
+    Scheduler,
+    SchedulerFile,
 )
 from convkit.errors import UsageError
 
@@ -56,6 +58,8 @@ def info(
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     quiet: Quiet = False,
 ) -> None:
     """Shape, dtype, pixel count, first pixel and channel statistics of each image.
@@ -80,7 +84,11 @@ def info(
 
     with report.progress(len(sources), "images") as tick:
         result = describe_images(
-            sources, max_pixels=max_pixels, batch=batch_options(jobs, fail_fast, tick, stream)
+            sources,
+            max_pixels=max_pixels,
+            batch=batch_options(
+                jobs, fail_fast, tick, stream, scheduler=scheduler, scheduler_file=scheduler_file
+            ),
         )
     if json_out and not jsonl:
         report.emit(json.dumps(json_records(result, sources), indent=2))
@@ -176,6 +184,8 @@ def grayscale(
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -199,7 +209,9 @@ def grayscale(
             interpolation=interpolation,
             keep_aspect=keep_aspect,
             max_pixels=max_pixels,
-            batch=batch_options(jobs, fail_fast, tick),
+            batch=batch_options(
+                jobs, fail_fast, tick, scheduler=scheduler, scheduler_file=scheduler_file
+            ),
             dry_run=dry_run,
         )
     close_batch(result, sources, dry_run=dry_run, quiet=quiet)
@@ -302,6 +314,8 @@ def filter_(
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -335,7 +349,9 @@ def filter_(
             range_mode=range_mode,
             raw=raw,
             max_pixels=max_pixels,
-            batch=batch_options(jobs, fail_fast, tick),
+            batch=batch_options(
+                jobs, fail_fast, tick, scheduler=scheduler, scheduler_file=scheduler_file
+            ),
             dry_run=dry_run,
         )
     close_batch(result, sources, dry_run=dry_run, quiet=quiet)

@@ -140,4 +140,29 @@ Strategy = Annotated[
 """``--strategy`` of ``train`` and ``train-cifar`` (choices: defaults.STRATEGIES); give it
 the default ``"auto"``."""
 
+_CLUSTER = "Cluster (Dask)"
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Run each image as a task on this Dask scheduler's workers (tcp://HOST:PORT); "
+        "they read and write the files on a shared file system. Needs "
+        "pip install 'convkit[dask]'.",
+        metavar="ADDRESS",
+        show_default=False,
+        rich_help_panel=_CLUSTER,
+    ),
+]
+SchedulerFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--scheduler-file",
+        help="Or the JSON file written by dask scheduler --scheduler-file, holding its address.",
+        metavar="FILE",
+        show_default=False,
+        rich_help_panel=_CLUSTER,
+    ),
+]
+
 DEFAULTS = {"name": DEFAULT_NAME_TEMPLATE, "max_pixels": DEFAULT_MAX_PIXELS}

@@ -23,6 +23,13 @@ Contract, the same for the image commands, the feature-map commands and ``predic
 Threads, not processes: OpenCV and TensorFlow release the GIL while they decode, filter,
 compute and encode, so threads scale without paying a process start-up and an OpenCV import
 per worker. Results are kept in input order in :attr:`BatchReport.results`.
+
+**On a cluster.** Given a Dask scheduler (:attr:`BatchOptions.scheduler`), the executor
+connects when its block starts and :meth:`Executor.run_tasks` sends each input's whole work
+(a :class:`Task`: a picklable function and its small arguments) to the cluster's workers,
+a bounded number at a time (:mod:`convkit.engine.cluster`), with the same endings and
+events; :attr:`Executor.remote` tells the caller to send absolute paths. Locally
+``run_tasks`` is :meth:`Executor.run` of the same tasks.
 """
 
 from __future__ import annotations
@@ -32,12 +39,26 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from convkit.errors import ConvkitError
 
 T = TypeVar("T")
 V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One input's whole work, ``fn(*args)``, in a form a cluster can run: ``fn`` a
+    module-level function (or a small closure), ``args`` what this input needs and no
+    more (never the whole input list)."""
+
+    fn: Callable[..., Any]
+    args: tuple = ()
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
 
 
 def default_jobs() -> int:
@@ -61,6 +82,9 @@ class BatchReport(Generic[T]):
     interrupted: bool = False
     failures: dict[int, ConvkitError] = field(default_factory=dict)
     """The error of each failed input, by its index."""
+    scope: Any = None
+    """With a shard, ``skip_existing`` or a manifest: the :class:`convkit.engine.scope.Scope`
+    of the caller's inputs this report covers (its ``indices``, ``shard``, ``skipped``)."""
 
     @property
     def failed(self) -> int:
@@ -78,9 +102,33 @@ class BatchOptions:
     on_done: Callable[[], None] | None = None
     on_interrupt: Callable[[BatchReport], None] | None = None
     on_result: Callable[[int, Any, ConvkitError | None], None] | None = None
+    scheduler: str | None = None
+    """A Dask scheduler's address (``tcp://host:8786``): each input a task on its workers."""
+    scheduler_file: str | None = None
+    """Or the file ``dask scheduler --scheduler-file`` wrote, holding that address."""
+    retries: int = 1
+    """On a cluster: runs again of a task that raised an unexpected exception."""
+    shard: Any = None
+    """Only this shard's inputs: a :class:`convkit.engine.shards.Shard`, ``"K/N"`` or
+    ``"auto"`` (see :mod:`convkit.engine.scope`)."""
+    skip_existing: bool = False
+    """Inputs whose outputs all exist are not processed again (the report's ``skipped``)."""
+    manifest: str | Path | None = None
+    """A JSON-lines file, one line per input as it ends (:mod:`convkit.engine.manifest`)."""
+    error_text: Callable[[ConvkitError], str] | None = None
+    """How a failure reads in the manifest (default: its message)."""
+
+    @property
+    def on_cluster(self) -> bool:
+        return bool(self.scheduler or self.scheduler_file)
 
     def executor(self, inputs: int, *, name_input: Callable[[int], str] | None = None):
         """An :class:`Executor` over ``inputs`` inputs with these options."""
+        cluster = None
+        if self.on_cluster:
+            from convkit.engine.cluster import Cluster
+
+            cluster = Cluster(self.scheduler, self.scheduler_file, retries=self.retries)
         return Executor(
             inputs,
             jobs=self.jobs,
@@ -90,6 +138,7 @@ class BatchOptions:
             on_interrupt=self.on_interrupt,
             on_result=self.on_result,
             name_input=name_input,
+            cluster=cluster,
         )
 
 
@@ -111,8 +160,13 @@ class Executor(Generic[T]):
         on_interrupt: Callable[[BatchReport], None] | None = None,
         on_result: Callable[[int, Any, ConvkitError | None], None] | None = None,
         name_input: Callable[[int], str] | None = None,
+        cluster: Any = None,
     ):
         self.report: BatchReport[T] = BatchReport(inputs=inputs, results=[None] * inputs)
+        self.cluster = cluster  # a convkit.engine.cluster.Cluster, or None: local threads
+        self._session: Any = None
+        self._remote: dict[Any, int] = {}  # futures on the cluster: their input
+        self._remote_outputs: Callable[[Any], int] = lambda _: 0
         self.jobs = max(1, jobs)
         self.fail_fast = fail_fast
         self.on_error = on_error
@@ -131,8 +185,17 @@ class Executor(Generic[T]):
 
     # ----------------------------------------------------------------- lifecycle
 
+    @property
+    def remote(self) -> bool:
+        """True when the work runs on a cluster: tasks must name files by absolute paths."""
+        return self.cluster is not None
+
     def __enter__(self) -> Executor[T]:
-        if self.jobs > 1:
+        if self.cluster is not None:
+            from convkit.engine.cluster import connect
+
+            self._session = connect(self.cluster)
+        elif self.jobs > 1:
             self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="convkit")
         return self
 
@@ -147,6 +210,8 @@ class Executor(Generic[T]):
                 # queued work is dropped.
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
+            if self._session is not None:
+                self._close_session(interrupted)
         if interrupted:
             self._count_finished()
         self.report.stopped_early = self.stopped and self._ended < self.report.inputs
@@ -166,6 +231,21 @@ class Executor(Generic[T]):
                 result = future.result()
                 self.succeed(index, result, count(result))
         self._final.clear()
+
+    def _close_session(self, interrupted: bool) -> None:
+        """Leave the cluster: after an interruption, first end the inputs whose task had
+        finished (their files are written); tasks still queued are cancelled."""
+        session, self._session = self._session, None
+        try:
+            if interrupted:
+                for future, index in sorted(self._remote.items(), key=lambda item: item[1]):
+                    if session.is_ok(future):
+                        value = future.result()[1]
+                        self.succeed(index, value, self._remote_outputs(value))
+            session.cancel(self._remote)
+        finally:
+            self._remote.clear()
+            session.close()
 
     # ----------------------------------------------------------------- endings
 
@@ -328,6 +408,61 @@ class Executor(Generic[T]):
             self.succeed(index, result, outputs(result))
         return self.report
 
+    def run_tasks(
+        self,
+        task: Callable[[int], Task],
+        indices: Iterable[int] | None = None,
+        *,
+        outputs: Callable[[Any], int] = lambda _: 0,
+        each: Callable[[int, Any], None] | None = None,
+    ) -> BatchReport[T]:
+        """Each input's whole work as a :class:`Task` (``task(index)``): on the cluster's
+        workers when there is one (at most its window in flight, in completion order),
+        else :meth:`run` on local threads. ``each(index, value)`` is called on the calling
+        thread with every value, before the input ends."""
+        indices = range(self.report.inputs) if indices is None else indices
+        if self._session is None:
+            for index, value in self.map(
+                lambda i: self._finish_local(i, task(i)(), outputs), indices, ordered=False
+            ):
+                with self._lock:
+                    self._finished.pop(index, None)
+                if each is not None:
+                    each(index, value)
+                self.succeed(index, value, outputs(value))
+            return self.report
+        self._remote_outputs = outputs
+        session, queue, running = self._session, iter(indices), self._remote
+        while True:
+            while not self.stopped and len(running) < session.window:
+                index = next(queue, None)
+                if index is None:
+                    break
+                item = task(index)
+                running[session.submit(index, item.fn, item.args)] = index
+            if not running:
+                return self.report
+            for future in session.next_done():
+                index = running.pop(future, None)
+                if index is None:  # cancelled after fail-fast
+                    continue
+                try:
+                    value = session.outcome(future)
+                except ConvkitError as exc:
+                    self.fail(index, exc)
+                    continue
+                if each is not None:
+                    each(index, value)
+                self.succeed(index, value, outputs(value))
+            if self.stopped and running:
+                session.cancel(running)
+                running.clear()
+
+    def _finish_local(self, index: int, value: Any, outputs: Callable[[Any], int]) -> Any:
+        with self._lock:
+            self._finished[index] = (value, outputs(value))
+        return value
+
 
 def run_batch(
     items: Sequence[Any],
@@ -335,8 +470,13 @@ def run_batch(
     options: BatchOptions | None = None,
     *,
     outputs: Callable[[T], int] = lambda _: 0,
+    remote: Callable[[Any], Any] | None = None,
 ) -> BatchReport[T]:
-    """Apply ``work`` to every item on an :class:`Executor`; the report, results in order."""
+    """Apply ``work`` to every item on an :class:`Executor`; the report, results in order.
+
+    On a cluster each item goes to its task as ``remote(item)`` (default: as it is), e.g.
+    with absolute paths; ``work`` must then be picklable."""
     with (options or BatchOptions()).executor(len(items)) as executor:
-        executor.run(lambda i: work(items[i]), outputs=outputs)
+        place = remote if remote is not None and executor.remote else (lambda item: item)
+        executor.run_tasks(lambda i: Task(work, (place(items[i]),)), outputs=outputs)
     return executor.report

@@ -9,17 +9,18 @@ the executor (:mod:`convkit.engine.executor`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from convkit.defaults import DEFAULT_MAX_PIXELS
-from convkit.engine.executor import BatchOptions, BatchReport
+from convkit.engine.executor import BatchOptions, BatchReport, Task
+from convkit.errors import UsageError
 from convkit.files import ensure_folder, save_npy, write_atomic, write_stdout
 from convkit.image.codec import encode_image, read_image
 from convkit.image.outputs import OutputPlan, RawPlan, Target, refuse_overwriting
-from convkit.image.sources import Source
+from convkit.image.sources import Source, sources_scope
 
 
 @dataclass
@@ -73,27 +74,82 @@ def run_images(
         raw_paths = raw.targets(targets, sources)
     writes = [t.path for t in targets.values() if t.path is not None]
     refuse_overwriting([*writes, *raw_paths.values()], reads)
-    if dry_run:
-        return planned_report(sources, whats, targets, raw_paths)
-    create_folders = plan.out_dir is not None
-
-    def work(index: int) -> int:
-        source = sources[index]
-        image = read_image(source, max_pixels=max_pixels)
-        written = 0
-        for result in transform(image):
-            target = targets[(index, result.what)]
-            write_image(target, result.image, create_folders=create_folders)
-            written += 1
-            if raw is not None and result.raw is not None:
-                save_npy(raw_paths[(index, result.what)], result.raw)
-                written += 1
-        return written
-
     options = batch or BatchOptions()
-    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
-        executor.run(work, outputs=lambda n: n)
+
+    def files(index: int) -> list[Path | None]:
+        raws = [raw_paths[(index, what)] for what in whats if (index, what) in raw_paths]
+        return [*(targets[(index, what)].path for what in whats), *raws]
+
+    scope = sources_scope(sources, options, files, dry_run=dry_run)
+    if dry_run:
+        return scope.planned(planned_report(sources, whats, targets, raw_paths))
+    sources, targets, raw_paths = scope.pick(sources), scope.rekey(targets), scope.rekey(raw_paths)
+    create_folders = plan.out_dir is not None
+    if options.on_cluster:
+        check_for_cluster(sources, targets.values())
+
+    def task(index: int) -> Task:
+        source = sources[index]
+        outputs = {what: (targets[(index, what)], raw_paths.get((index, what))) for what in whats}
+        if executor.remote:
+            source = for_cluster(source)
+            outputs = {
+                what: (target_for_cluster(t), None if r is None else r.absolute())
+                for what, (t, r) in outputs.items()
+            }
+        return Task(process_image, (source, outputs, transform, max_pixels, create_folders))
+
+    with scope.executor(name_input=lambda i: sources[i].display) as executor:
+        executor.run_tasks(task, scope.todo, outputs=lambda n: n)
     return executor.report
+
+
+def process_image(
+    source: Source,
+    outputs: dict[str, tuple[Target, Path | None]],
+    transform: Transform,
+    max_pixels: int,
+    create_folders: bool,
+) -> int:
+    """One input's whole work: read it, transform it, write each result to its target
+    (and its float response to its ``.npy`` path, when it has one); the files written."""
+    image = read_image(source, max_pixels=max_pixels)
+    written = 0
+    for result in transform(image):
+        target, raw_path = outputs[result.what]
+        write_image(target, result.image, create_folders=create_folders)
+        written += 1
+        if raw_path is not None and result.raw is not None:
+            save_npy(raw_path, result.raw)
+            written += 1
+    return written
+
+
+def check_for_cluster(sources: Sequence[Source], targets=()) -> None:
+    """Before a run on a cluster: standard input and output cannot reach its workers."""
+    if any(source.is_stdin for source in sources):
+        raise UsageError(
+            "standard input (-) cannot be read by a cluster's workers (`scheduler`): "
+            "give the image as a file"
+        )
+    if any(target.path is None for target in targets):
+        raise UsageError(
+            "a cluster's workers (`scheduler`) cannot write to standard output: give "
+            "`output` a file name, or `out_dir`"
+        )
+
+
+def for_cluster(source: Source) -> Source:
+    """``source`` as a worker in another folder must see it: its absolute path (``display``,
+    the name the user gave and messages use, unchanged)."""
+    if source.path is None:
+        return source  # a problem the worker reports, as a local run does
+    return replace(source, path=source.path.absolute())
+
+
+def target_for_cluster(target: Target) -> Target:
+    """``target`` by its absolute path (see :func:`for_cluster`)."""
+    return target if target.path is None else replace(target, path=target.path.absolute())
 
 
 def planned_report(sources, whats, targets: dict, raw_paths: dict) -> BatchReport[list[str]]:

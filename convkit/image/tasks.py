@@ -31,7 +31,7 @@ from convkit.image.info import image_info
 from convkit.image.kernels import Kernel, parse_kernel_args
 from convkit.image.ops import filter2d, merge_alpha, resize, split_alpha, to_gray
 from convkit.image.outputs import OutputPlan, RawPlan
-from convkit.image.pipeline import Result, run_images
+from convkit.image.pipeline import Result, check_for_cluster, for_cluster, run_images
 from convkit.image.pixels import to_pixels
 from convkit.image.sources import Source
 
@@ -47,7 +47,9 @@ def describe_images(
     def work(source: Source) -> dict:
         return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
 
-    return run_batch(sources, work, batch)
+    if batch is not None and batch.on_cluster:
+        check_for_cluster(sources)
+    return run_batch(sources, work, batch, remote=for_cluster)
 
 
 def grayscale_images(

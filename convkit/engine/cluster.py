@@ -1,0 +1,198 @@
+"""Each input's whole work as a task on a Dask cluster: the executor's second backend.
+
+The executor (:mod:`convkit.engine.executor`) runs per-input work on local threads, or,
+given a scheduler (:class:`Cluster`), as one task per input on the cluster's workers
+through a :class:`Session`. The contract stays the executor's (one ending per input,
+fail-fast, the progress events, the report); what this module adds:
+
+* **Tasks.** A task is a module-level function and its small per-input arguments
+  (``fn(*args)``, pickled with cloudpickle): never a closure over the whole input list. On
+  the worker :func:`run_task` turns a :class:`~convkit.errors.ConvkitError` (a bad input)
+  into a value, so that ``retries`` re-runs only what may succeed a second time (an
+  unexpected exception), never a corrupt file.
+* **Bounded in flight.** At most :attr:`Session.window` tasks are submitted at once (a few
+  per worker thread): a million inputs never mean a million futures.
+* **Dying workers.** A worker that dies (killed, out of memory) has its tasks rescheduled
+  by the scheduler on the others; a task that has killed more workers than the
+  scheduler's ``distributed.scheduler.allowed-failures`` (default 3) comes back as
+  Dask's ``KilledWorker``, which ends that input as a :class:`~convkit.errors.ClusterError`
+  and the run goes on.
+* **Clear failures.** A scheduler that cannot be reached is one error within
+  :attr:`Cluster.timeout` seconds; workers that cannot import convkit are said as such.
+
+Dask is an optional extra, imported here only when a session starts
+(:func:`convkit.heavy.import_distributed`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convkit.errors import ClusterError, ConvkitError, UsageError
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+"""Seconds to reach the scheduler before the run fails (Dask's own default is 30)."""
+
+ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+"""The environment variable Dask reads a scheduler's address from."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the work runs: a scheduler ``address`` (``tcp://host:8786``) or a
+    ``scheduler_file`` written by ``dask scheduler --scheduler-file``; ``retries`` of a
+    task that raised an unexpected exception; ``timeout`` (seconds) to connect;
+    ``in_flight`` tasks at most (default: four per worker thread, at least 16)."""
+
+    address: str | None = None
+    scheduler_file: str | Path | None = None
+    retries: int = 1
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+    in_flight: int | None = None
+
+    def resolve(self) -> str:
+        """The scheduler's address, read from :attr:`scheduler_file` when that is given."""
+        if self.address and self.scheduler_file:
+            raise UsageError("give `scheduler` or `scheduler_file`, not both")
+        if self.address:
+            return self.address
+        if not self.scheduler_file:
+            raise UsageError("a cluster needs `scheduler` (an address) or `scheduler_file`")
+        path = Path(self.scheduler_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise UsageError(f"`scheduler_file` {str(path)!r}: {reason}") from None
+        try:
+            address = json.loads(text).get("address")
+        except (ValueError, AttributeError):
+            address = None
+        if not isinstance(address, str) or not address:
+            raise UsageError(
+                f"`scheduler_file` {str(path)!r} holds no scheduler address (the JSON file a Dask "
+                "scheduler writes when told where)"
+            )
+        return address
+
+
+def run_task(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    """On a worker: ``(True, fn(*args))``, or ``(False, error)`` for a bad input."""
+    try:
+        return True, fn(*args)
+    except ConvkitError as exc:
+        return False, exc
+
+
+class Session:
+    """A client connected to a scheduler (see the module). Close it when done."""
+
+    def __init__(self, cluster: Cluster):
+        from convkit.heavy import debug_enabled, import_distributed
+
+        address = cluster.resolve()
+        distributed = import_distributed()
+        if not debug_enabled():
+            # Dask logs reconnections and dying workers itself; convkit says what matters
+            # about each input in its own one line.
+            for name in ("distributed", "tornado"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+        self._distributed = distributed
+        self._retries = max(0, cluster.retries)
+        self._token = uuid.uuid4().hex[:8]
+        try:
+            self.client = distributed.Client(
+                address, timeout=cluster.timeout, set_as_default=False
+            )
+        except (OSError, TimeoutError, ValueError) as exc:
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {address} "
+                f"(waited {cluster.timeout:g} s): {reason}"
+            ) from None
+        try:
+            threads = sum(self.client.nthreads().values())
+            self._completed = distributed.as_completed(loop=self.client.loop)
+        except BaseException:
+            self.close()
+            raise
+        self.window = cluster.in_flight or max(16, 4 * threads)
+
+    def close(self) -> None:
+        try:
+            self.client.close(timeout=5)
+        except Exception:  # noqa: BLE001 - closing a lost connection must not hide the cause
+            pass
+
+    def submit(self, index: int, fn: Callable[..., Any], args: tuple) -> Any:
+        """Submit ``fn(*args)`` for input ``index``; its future is among :meth:`done`."""
+        name = getattr(fn, "__name__", "task").strip("_<>") or "task"
+        future = self.client.submit(
+            run_task,
+            fn,
+            *args,
+            key=f"convkit-{name}-{self._token}-{index}",
+            pure=False,
+            retries=self._retries,
+        )
+        self._completed.add(future)
+        return future
+
+    def next_done(self) -> list[Any]:
+        """The submitted futures that have finished, waiting for at least one (call it
+        only while some are submitted and not yet returned)."""
+        return self._completed.next_batch(block=True)
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        futures = list(futures)
+        if futures:
+            self.client.cancel(futures)
+
+    def outcome(self, future: Any) -> Any:
+        """The value of a finished task; a :class:`ConvkitError` for a failed input (its
+        own, or a :class:`ClusterError` when it killed the workers that ran it)."""
+        if future.status == "finished":
+            ok, value = future.result()
+            if ok:
+                return value
+            raise value
+        if future.status == "cancelled":
+            raise ClusterError("the task was cancelled by the cluster")
+        exc = future.exception()
+        if isinstance(exc, self._distributed.KilledWorker):
+            raise ClusterError(
+                f"the worker running it died {exc.allowed_failures + 1} times (killed, or out "
+                "of memory); the input was given up"
+            ) from None
+        if isinstance(exc, ImportError) and "convkit" in str(exc):
+            raise ClusterError(
+                f"the workers cannot import convkit ({exc}): install it on every worker, in "
+                "the same version as here"
+            ) from None
+        raise exc
+
+    def is_ok(self, future: Any) -> bool:
+        """True when ``future`` finished and its input succeeded (its files are written)."""
+        if future.status != "finished":
+            return False
+        try:
+            return bool(future.result(timeout=0)[0])
+        except Exception:  # noqa: BLE001 - anything else is not a success
+            return False
+
+
+def connect(cluster: Cluster) -> Session:
+    """A :class:`Session` on ``cluster``'s scheduler."""
+    return Session(cluster)
+
+
+def address_from_environment() -> str | None:
+    """``DASK_SCHEDULER_ADDRESS``, when set (Dask's own variable for the scheduler)."""
+    return os.environ.get(ADDRESS_VARIABLE, "").strip() or None
