@@ -154,6 +154,17 @@ _OutputPadding = Annotated[
     ),
 ]
 
+_Diagram = Annotated[
+    str | None,
+    typer.Option(
+        "--diagram",
+        help="Also draw the stack into FILE (.png or .svg, by its suffix): a box per layer, "
+        "sized by its output, labelled with its shape and parameters, and the totals.",
+        metavar="FILE",
+        show_default=False,
+    ),
+]
+
 _NoBias = Annotated[
     bool,
     typer.Option(
@@ -177,6 +188,7 @@ def shape_calc(
     output_padding: _OutputPadding = None,
     no_bias: _NoBias = False,
     json_: Json = False,
+    diagram: _Diagram = None,
     old_kernel: _OldKernel = None,
     old_dilation: _OldDilation = None,
     old_filters: _OldFilters = None,
@@ -196,6 +208,7 @@ def shape_calc(
       convkit shape-calc -i 224x224x3 \\
           "conv2d(64, 3, padding=same) maxpool2d(2) flatten dense(10)"
       convkit shape-calc -i 32x32x3 --spec net.txt --json
+      convkit shape-calc --spec vgg16.txt --diagram vgg16.svg
 
     Layers are Keras class names in any case, separated by spaces:
     conv2d (conv), conv2dtranspose, depthwiseconv2d, separableconv2d,
@@ -236,6 +249,7 @@ def shape_calc(
         from convkit.arithmetic.stack import analyze_spec
 
         stack = analyze_spec(layers, _input_size(input_shape, channels))
+        _draw(diagram, stack, layers)
         if json_:
             _print_json(stack)
         else:
@@ -264,10 +278,19 @@ def shape_calc(
         transpose=transpose,
         use_bias=not no_bias,
     )
+    _draw(diagram, layer.to_stack())
     if json_:
         _print_json(layer.to_stack())
     else:
         _print_single(layer)
+
+
+def _draw(path: str | None, stack: StackResult, layers: list[LayerSpec] | None = None) -> None:
+    """``--diagram``: the stack drawn into ``path`` (the option's one core call)."""
+    if path is not None:
+        from convkit.visual.diagram import write_diagram
+
+        report.note(f"diagram written to {write_diagram(stack, path, specs=layers)}")
 
 
 def _one_of(value, old, flag: str, old_flag: str):
