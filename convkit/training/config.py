@@ -12,7 +12,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from convkit.errors import UsageError
+from convkit.defaults import STRATEGIES
+from convkit.errors import UsageError, check_choice
 
 MODELS: dict[str, tuple[str, str]] = {
     "small": (
@@ -31,6 +32,10 @@ MODELS: dict[str, tuple[str, str]] = {
         "flatten dense(512, activation=relu) dropout(0.5) dense(NUM_CLASSES, activation=softmax)",
     ),
 }
+MAX_IMAGE_SIDE = 4096
+"""The largest side of the images a folder is prepared to."""
+CLASS_WEIGHTS = (None, "balanced")
+
 MODEL_ALIASES = {
     "default": "small",
     "keras-example": "classic",
@@ -71,6 +76,13 @@ class TrainSettings:
     limit: int | None = None
     seed: int | None = None
     restore_best: bool | None = None
+    strategy: str | None = None  # "auto", "mirrored" or "default" (defaults.STRATEGIES)
+    # A folder of images (``convkit train DATA``); None for CIFAR.
+    image_size: list[int] | None = None  # [height, width]
+    color: str | None = None  # "gray" or "rgb"
+    keep_aspect: bool | None = None
+    test_split: float | None = None
+    class_weight: str | None = None  # "balanced"
 
     def given(self) -> dict[str, Any]:
         """The settings that were given, by name."""
@@ -96,6 +108,15 @@ class TrainConfig:
     limit: int | None = None
     seed: int | None = None
     restore_best: bool = False
+    strategy: str = "auto"  # how training uses the host's devices (training/strategy.py)
+    # A folder of images: the size and colour its images are prepared to (resolved from
+    # the scan when not given), how, the share held out for testing when the folder has no
+    # test/, and the weighting of unequal classes.
+    image_size: list[int] | None = None
+    color: str | None = None
+    keep_aspect: bool = False
+    test_split: float | None = None
+    class_weight: str | None = None
 
     def __post_init__(self) -> None:
         checks = (
@@ -122,8 +143,31 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        self._check_folder_settings()
+        check_choice(self.strategy, STRATEGIES, "strategy")
         if self.spec is None:
             object.__setattr__(self, "model", model_name(self.model))
+
+    def _check_folder_settings(self) -> None:
+        size = self.image_size
+        if size is not None:
+            size = [int(d) for d in size]
+            if len(size) != 2 or min(size) < 1 or max(size) > MAX_IMAGE_SIDE:
+                raise UsageError(
+                    f"`image_size` must be HxW, each side 1..{MAX_IMAGE_SIDE}, got "
+                    f"{'x'.join(map(str, size))}"
+                )
+            object.__setattr__(self, "image_size", size)
+        if self.color is not None and self.color not in ("gray", "rgb"):
+            raise UsageError(f"`color` must be gray or rgb, got {self.color!r}")
+        if self.test_split is not None and not (
+            math.isfinite(self.test_split) and 0 < self.test_split < 1
+        ):
+            raise UsageError(
+                f"`test_split` must be between 0 and 1 (exclusive), got {self.test_split}"
+            )
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise UsageError(f"`class_weight` must be balanced, got {self.class_weight!r}")
 
     @property
     def model_label(self) -> str:

@@ -1,12 +1,16 @@
 """The tf.data input pipeline of training and evaluation.
 
-Images stay uint8 in memory. Each epoch is a seeded permutation of the training indices
-(``stateless_shuffle`` keyed by (seed, epoch), so a resumed run sees the same order as an
-uninterrupted one), batched; a parallel ``map`` gathers each batch, applies the
-augmentation (random horizontal flip and a random translation of up to :data:`MAX_SHIFT`
-pixels with reflected borders, stateless random ops keyed by (seed, epoch, step):
-repeatable even with parallel calls) and converts to float32, and ``prefetch`` overlaps all
-of it with the training step. Any image size works: the shapes are the arrays'.
+Images stay uint8 in memory (or on disk: :class:`~convkit.training.stream.FileImages` are
+read and prepared batch by batch in the same parallel ``map``). Each epoch is a seeded
+permutation of the training indices (``stateless_shuffle`` keyed by (seed, epoch), so a
+resumed run sees the same order as an uninterrupted one), batched; a parallel ``map``
+gathers each batch, applies the augmentation (random horizontal flip and a random
+translation of up to :data:`MAX_SHIFT` pixels with reflected borders, stateless random ops
+keyed by (seed, epoch, step): repeatable even with parallel calls) and converts to float32,
+and ``prefetch`` overlaps all of it with the training step. Any image size works: the
+shapes are the arrays'. With ``weights`` (one per class: ``balanced`` class weights) each
+batch also carries the weight of each image's class, which Keras's ``fit`` uses as sample
+weights.
 
 The functions given to tf.data are traced as they are (``do_not_convert``): their ``if``
 statements test Python values, and AutoGraph's conversion would write each function's
@@ -19,6 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from convkit.training.stream import FileImages, images_tensor
 
 MAX_SHIFT = 4
 """The largest translation of the augmentation, in pixels."""
@@ -58,7 +64,7 @@ def steps_for(n: int, batch_size: int) -> int:
 
 
 def train_dataset(
-    x: np.ndarray,
+    x: np.ndarray | FileImages,
     y: np.ndarray,
     *,
     batch_size: int,
@@ -66,8 +72,10 @@ def train_dataset(
     first_epoch: int,
     epochs: int,
     augment: bool,
+    weights: np.ndarray | None = None,
 ):
-    """Batches of (float32 images, int32 labels) for epochs ``first_epoch..epochs-1``.
+    """Batches of (float32 images, int32 labels) for epochs ``first_epoch..epochs-1``, and
+    float32 sample weights when ``weights`` (one per class) are given.
 
     Yields exactly ``(epochs - first_epoch) * steps_for(len(x), batch_size)`` batches; give
     ``fit`` that many steps per epoch.
@@ -87,15 +95,17 @@ def train_dataset(
 
     plain = tf.autograph.experimental.do_not_convert
     index = tf.data.Dataset.range(first_epoch, epochs).flat_map(plain(epoch_batches))
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    data, gather = _source(tf, x, y)
 
     def load(keys, arrays):
         epoch, step, idx = keys
-        images = tf.gather(arrays[0], idx)
-        labels = tf.gather(arrays[1], idx)
+        images, labels = gather(arrays, idx)
         if augment:
             images = augment_batch(images, tf.stack([seed_t + 1, epoch * 1_000_003 + step]))
-        return tf.cast(images, tf.float32), tf.cast(labels, tf.int32)
+        batch = (tf.cast(images, tf.float32), tf.cast(labels, tf.int32))
+        if weights is None:
+            return batch
+        return (*batch, tf.gather(tf.constant(weights, tf.float32), labels))
 
     return (
         tf.data.Dataset.zip(index, data)
@@ -103,6 +113,22 @@ def train_dataset(
         .prefetch(tf.data.AUTOTUNE)
         .with_options(_dataset_options(tf))
     )
+
+
+def _source(tf, x, y):
+    """``(data, gather)``: a dataset repeating what the batches are gathered from, and
+    ``gather(arrays, idx) -> (uint8 images, labels)`` (``labels`` None without ``y``).
+    Arrays are captured whole; :class:`FileImages` are read batch by batch."""
+    files = isinstance(x, FileImages)
+    arrays = (() if files else (x,)) + (() if y is None else (y,))
+    if not arrays:
+        arrays = (np.zeros(1, np.uint8),)  # files without labels: nothing else to capture
+
+    def gather(captured, idx):
+        images = images_tensor(tf, x, idx) if files else tf.gather(captured[0], idx)
+        return images, (None if y is None else tf.gather(captured[-1], idx))
+
+    return tf.data.Dataset.from_tensors(arrays).repeat(), gather
 
 
 def _dataset_options(tf):
@@ -113,18 +139,18 @@ def _dataset_options(tf):
     return options
 
 
-def eval_dataset(x: np.ndarray, y: np.ndarray | None, *, batch_size: int):
+def eval_dataset(x: np.ndarray | FileImages, y: np.ndarray | None, *, batch_size: int):
     """Batches in order, float32 images (and int32 labels when ``y`` is given)."""
     tf = _tf()
     index = tf.data.Dataset.range(len(x)).batch(batch_size)
-    arrays = (x,) if y is None else (x, y)
-    data = tf.data.Dataset.from_tensors(arrays).repeat()
+    data, gather = _source(tf, x, y)
 
     def load(idx, arrays):
-        images = tf.cast(tf.gather(arrays[0], idx), tf.float32)
+        images, labels = gather(arrays, idx)
+        images = tf.cast(images, tf.float32)
         if y is None:
             return images
-        return images, tf.cast(tf.gather(arrays[1], idx), tf.int32)
+        return images, tf.cast(labels, tf.int32)
 
     return (
         tf.data.Dataset.zip(index, data)

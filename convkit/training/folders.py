@@ -1,0 +1,288 @@
+"""A folder of labelled images: its layout (:func:`find_layout`) and the scan that reads
+every file once before training (:func:`scan_folder`).
+
+Two layouts:
+
+* **flat**: ``DATA/CLASS/...`` — one sub-folder per class (class names: the folder names,
+  sorted); the test and validation images are split off by
+  :mod:`convkit.training.splits`;
+* **split**: ``DATA/train/CLASS/...`` and ``DATA/test/CLASS/...`` (``test/`` optional), and
+  optionally ``DATA/val/CLASS/...``; the class names are ``train/``'s, and ``test/`` and
+  ``val/`` may hold only those classes.
+
+Inside a class folder, images are found in sub-folders too; hidden files and folders are
+left out, and files whose suffix is no image format convkit reads are skipped (and counted).
+
+The scan decodes every file through convkit's own I/O (:func:`convkit.image.codec.read_image`:
+the size from the header checked against ``max_pixels`` before decoding, every format and
+bit depth convkit reads, EXIF orientation), in parallel on the executor
+(:mod:`convkit.engine.executor`). A file that cannot be read is named with its reason, and
+training goes on without it (or not: ``on_bad``). While the decoded images fit
+``keep_bytes`` they are kept, so the images are read from disk only once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convkit.defaults import DEFAULT_MAX_PIXELS
+from convkit.errors import DataError
+from convkit.image.sources import IMAGE_SUFFIXES, Source, file_kind
+
+PARTS = ("train", "val", "test")
+"""The sub-folders of the split layout, in the order they are shown."""
+FLAT = "images"
+"""The one part of the flat layout."""
+_LAYOUT_HELP = (
+    "put each class's images into a sub-folder named after the class (DATA/cats/, "
+    "DATA/dogs/), or into DATA/train/CLASS/ and DATA/test/CLASS/"
+)
+
+
+@dataclass
+class ImageFile:
+    """One file of the folder: its part (``train``/``val``/``test``, or :data:`FLAT`), its
+    class label and its source."""
+
+    part: str
+    label: int
+    source: Source
+
+
+@dataclass
+class FolderLayout:
+    """What a folder holds, found by listing it (nothing read)."""
+
+    root: Path
+    kind: str  # "flat" or "split"
+    parts: list[str]  # the parts present, in PARTS order (flat: [FLAT])
+    class_names: list[str]
+    files: list[ImageFile]
+    skipped: int = 0  # files that are no image
+    notes: list[str] = field(default_factory=list)
+
+    def part_files(self, part: str) -> list[int]:
+        """The indices of ``files`` in ``part``."""
+        return [i for i, f in enumerate(self.files) if f.part == part]
+
+
+def _listing(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise DataError(
+            f"cannot list the folder ({exc.strerror or exc})", path=str(folder)
+        ) from None
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return [p for p in _listing(folder) if file_kind(p)[0] == "dir"]
+
+
+def _images_in(folder: Path) -> tuple[list[Path], int]:
+    """The image files under ``folder`` (sub-folders too, hidden ones left out), sorted, and
+    how many other files there were."""
+    found, skipped = [], 0
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(here) / name
+            if path.suffix.lower() in IMAGE_SUFFIXES and file_kind(path)[0] == "file":
+                found.append(path)
+            else:
+                skipped += 1
+    return found, skipped
+
+
+def find_layout(data: str | Path) -> FolderLayout:
+    """The layout of the folder ``data`` (see the module); a :class:`DataError` says what
+    is wrong with one that cannot be trained on."""
+    root = Path(data)
+    kind, problem = file_kind(root)
+    if kind != "dir":
+        raise DataError(
+            f"`data` must be a folder of class folders (or cifar10, cifar100): "
+            f"{problem or 'not a folder'}",
+            path=str(root),
+        )
+    subfolders = _class_folders(root)
+    names = {p.name for p in subfolders}
+    if "train" in names and names <= set(PARTS):
+        return _split_layout(root)
+    if not subfolders:
+        loose = _images_in(root)[0]
+        what = f"{len(loose)} images but no class folders" if loose else "no class folders"
+        raise DataError(f"the folder holds {what}: {_LAYOUT_HELP}", path=str(root))
+    layout = FolderLayout(root, "flat", [FLAT], [p.name for p in subfolders], [])
+    _add_classes(layout, FLAT, subfolders)
+    loose = [p for p in _listing(root) if file_kind(p)[0] == "file"]
+    if loose:
+        layout.notes.append(
+            f"{root}: {len(loose)} file(s) beside the class folders are in no class, "
+            f"left out ({loose[0].name}{', ...' if len(loose) > 1 else ''})"
+        )
+    _check_classes(layout)
+    return layout
+
+
+def _split_layout(root: Path) -> FolderLayout:
+    train = _class_folders(root / "train")
+    layout = FolderLayout(root, "split", [], [p.name for p in train], [])
+    for part in PARTS:
+        if not (root / part).is_dir():
+            continue
+        folders = train if part == "train" else _class_folders(root / part)
+        unknown = [p.name for p in folders if p.name not in layout.class_names]
+        if unknown:
+            raise DataError(
+                f"{part}/ has class folders that train/ lacks: {', '.join(unknown[:5])} "
+                "(a model can only learn the classes of train/)",
+                path=str(root),
+            )
+        layout.parts.append(part)
+        _add_classes(layout, part, folders)
+    _check_classes(layout)
+    return layout
+
+
+def _add_classes(layout: FolderLayout, part: str, folders: list[Path]) -> None:
+    for folder in folders:
+        label = layout.class_names.index(folder.name)
+        images, skipped = _images_in(folder)
+        layout.skipped += skipped
+        rel_root = layout.root
+        layout.files.extend(
+            ImageFile(part, label, Source(str(path), path, path.relative_to(rel_root)))
+            for path in images
+        )
+
+
+def _check_classes(layout: FolderLayout) -> None:
+    where = f"{layout.root}/train" if layout.kind == "split" else str(layout.root)
+    if not layout.class_names:
+        raise DataError(f"no class folders: {_LAYOUT_HELP}", path=where)
+    if len(layout.class_names) < 2:
+        raise DataError(
+            f"only one class folder ({layout.class_names[0]}/): a classifier needs at least "
+            "two classes, each in its own folder",
+            path=where,
+        )
+    if not layout.files:
+        raise DataError(f"no image files in the class folders ({_LAYOUT_HELP})", path=where)
+
+
+@dataclass
+class ScannedImage:
+    """What the scan learned of one readable file; ``pixels`` is the decoded image when it
+    was kept (see ``keep_bytes``), prepared when the preparation was known."""
+
+    height: int
+    width: int
+    gray: bool  # one channel, or three equal ones
+    bits: int  # 8 or 16
+    alpha: bool
+    pixels: np.ndarray | None = None
+    prepared: bool = False
+
+
+@dataclass
+class FolderScan:
+    """The scan of a folder: one :class:`ScannedImage` per file of the layout (None where
+    the file cannot be read) and the unreadable files with their reasons."""
+
+    layout: FolderLayout
+    images: list[ScannedImage | None]
+    bad: list[tuple[str, str]]  # (file, reason)
+
+    def readable(self) -> list[int]:
+        return [i for i, image in enumerate(self.images) if image is not None]
+
+    def counts(self) -> dict[str, list[int]]:
+        """Readable images per part, per class."""
+        counts = {part: [0] * len(self.layout.class_names) for part in self.layout.parts}
+        for file, image in zip(self.layout.files, self.images, strict=True):
+            if image is not None:
+                counts[file.part][file.label] += 1
+        return counts
+
+    def bad_counts(self) -> list[int]:
+        """Unreadable files per class."""
+        counts = [0] * len(self.layout.class_names)
+        for file, image in zip(self.layout.files, self.images, strict=True):
+            if image is None:
+                counts[file.label] += 1
+        return counts
+
+
+def is_gray(image: np.ndarray) -> bool:
+    """One channel, or colour channels that are all equal (a gray photo saved as colour)."""
+    if image.ndim == 2:
+        return True
+    b, g, r = image[:, :, 0], image[:, :, 1], image[:, :, 2]
+    step = (slice(None, None, 7), slice(None, None, 7))
+    if not (np.array_equal(b[step], g[step]) and np.array_equal(g[step], r[step])):
+        return False
+    return bool(np.array_equal(b, g) and np.array_equal(g, r))
+
+
+class _Keeper:
+    """Keeps decoded images while they fit a byte budget (shared by the scan's threads)."""
+
+    def __init__(self, budget: int) -> None:
+        self.left = budget
+        self.lock = threading.Lock()
+
+    def take(self, nbytes: int) -> bool:
+        with self.lock:
+            if nbytes > self.left:
+                return False
+            self.left -= nbytes
+            return True
+
+
+def scan_folder(
+    layout: FolderLayout,
+    *,
+    jobs: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    keep_bytes: int = 0,
+    preparation: Mapping[str, Any] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> FolderScan:
+    """Read every file of ``layout`` once (see the module). With ``preparation`` known,
+    the images kept are prepared at once (small); otherwise they are kept as decoded."""
+    from convkit.engine.executor import BatchOptions
+    from convkit.image.codec import read_image
+    from convkit.training.preparation import check_preparation, prepare_pixels
+
+    prep = check_preparation(preparation) if preparation is not None else None
+    keeper = _Keeper(keep_bytes)
+
+    def work(index: int) -> ScannedImage:
+        image = read_image(layout.files[index].source, max_pixels=max_pixels)
+        alpha = image.ndim == 3 and image.shape[2] == 4
+        found = ScannedImage(
+            image.shape[0], image.shape[1], is_gray(image), image.dtype.itemsize * 8, alpha
+        )
+        pixels = prepare_pixels(image, prep) if prep is not None else image
+        if keeper.take(pixels.nbytes):
+            found.pixels, found.prepared = pixels, prep is not None
+        return found
+
+    options = BatchOptions(jobs=jobs, on_done=on_done)
+    with options.executor(len(layout.files)) as executor:
+        executor.run(work, ordered=True)
+    report = executor.report
+    bad = [
+        (layout.files[i].source.display, exc.message) for i, exc in sorted(report.failures.items())
+    ]
+    return FolderScan(layout, list(report.results), bad)
