@@ -8,8 +8,10 @@ failed write is an :class:`~convkit.errors.ImageWriteError` naming the file.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -51,10 +53,9 @@ def atomic_path(path: Path, *, suffix: str = ".part") -> Iterator[Path]:
         reason = os_error_reason(exc) if isinstance(exc, OSError) else "not a valid file name"
         raise ImageWriteError(f"cannot write: {reason}", path=str(path)) from None
     try:
-        # The temporary name is the target's, shortened so that a target name near the
-        # file system's limit (255 bytes) still leaves room for the prefix and suffix.
-        stem = path.name.encode()[:120].decode(errors="ignore")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=suffix)
+        fd, tmp = tempfile.mkstemp(
+            dir=folder, prefix=temp_prefix(path.name) + _owner(), suffix=suffix
+        )
         os.close(fd)
     except OSError as exc:
         raise ImageWriteError(f"cannot write: {os_error_reason(exc)}", path=str(path)) from None
@@ -70,6 +71,96 @@ def atomic_path(path: Path, *, suffix: str = ".part") -> Iterator[Path]:
         if isinstance(exc, OSError):
             raise ImageWriteError(f"cannot write: {os_error_reason(exc)}", path=str(path)) from None
         raise
+
+
+TEMP_MARK = ".convkit-"
+"""What names a temporary file of :func:`atomic_path`: ``.{target}.convkit-{pid}-{host}-
+{random}{suffix}``, hidden, beside its target. The process and the host that write it are
+in the name, so that a later run can tell a file left by a killed process (stale) from one
+that is being written (:func:`stale_temp_files`)."""
+
+STALE_AFTER = 3600.0
+"""Seconds after which a temporary file of another host is taken as left behind: its
+process cannot be asked, and no single write of convkit takes an hour."""
+
+
+@functools.cache
+def _host() -> str:
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname().split(".")[0])[:32] or "host"
+
+
+def _owner() -> str:
+    """``{pid}-{host}-`` of the process writing now (asked each time: a fork has its own)."""
+    return f"{os.getpid()}-{_host()}-"
+
+
+_TEMP = re.compile(r"(?P<prefix>.*\.convkit-)(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)-")
+
+
+def temp_prefix(name: str) -> str:
+    """The start of every temporary name for the target file ``name``: the name shortened,
+    so that one near the file system's limit (255 bytes) leaves room for the rest."""
+    return "." + name.encode()[:120].decode(errors="ignore") + TEMP_MARK
+
+
+def stale_temp_files(targets) -> list[Path]:
+    """The temporary files that :func:`atomic_path` left beside ``targets`` (paths) and
+    whose process is gone: on this host, a process that no longer runs; on another, a file
+    untouched for :data:`STALE_AFTER` seconds. Each folder is listed once."""
+    import time
+
+    by_folder: dict[Path, set[str]] = {}
+    for target in targets:
+        target = Path(target)
+        by_folder.setdefault(target.parent, set()).add(temp_prefix(target.name))
+    host, now, stale = _host(), time.time(), []
+    for folder, prefixes in by_folder.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # not created yet, or not readable: nothing of ours to clean
+        for entry in entries:
+            match = _TEMP.match(entry.name) if TEMP_MARK in entry.name else None
+            if match is None or match["prefix"] not in prefixes:
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if match["host"] == host:
+                    if _running(int(match["pid"])):
+                        continue
+                elif now - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER:
+                    continue
+            except OSError:
+                continue
+            stale.append(folder / entry.name)
+    return stale
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or cannot tell: leave its file alone
+    return True
+
+
+def remove_stale_temp_files(targets) -> int:
+    """Remove :func:`stale_temp_files` beside ``targets``; how many were removed."""
+    removed = 0
+    for path in stale_temp_files(targets):
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -56,14 +57,19 @@ def batch_options(
     per_image: bool = False,
     scheduler: str | None = None,
     scheduler_file=None,
+    shard: str | None = None,
+    skip_existing: bool = False,
+    manifest: Path | None = None,
 ) -> BatchOptions:
     """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
     inputs are reported on stderr as they happen, and an interruption closes with a line
     that says how far the batch got (in the words of :func:`finish_batch`: ``verb``,
     ``per_image``). ``on_result(index, result, error)`` streams records. ``--scheduler``
     (or ``DASK_SCHEDULER_ADDRESS``) and ``--scheduler-file`` send the work to a Dask
-    cluster; ``--scheduler-file`` wins over the environment variable."""
+    cluster; ``--scheduler-file`` wins over the environment variable. ``--shard``,
+    ``--skip-existing`` and ``--manifest`` pass through (:mod:`convkit.engine.scope`)."""
     from convkit.engine.executor import BatchOptions, default_jobs
+    from convkit.engine.shards import parse_shard
 
     if scheduler_file is not None and scheduler and scheduler == _env_scheduler():
         scheduler = None  # the file given on the command line over the environment
@@ -76,7 +82,24 @@ def batch_options(
         on_done=tick,
         on_interrupt=lambda result: report.summary(result, verb=verb, per_image=per_image),
         on_result=on_result,
+        shard=parse_shard(shard),
+        skip_existing=skip_existing,
+        manifest=manifest,
+        error_text=lambda exc: report.for_user(exc.message),
     )
+
+
+def shard_count(sources, shard: str | None) -> int:
+    """How many of ``sources`` a ``--shard`` run takes (the length of its progress bar)."""
+    from convkit.engine.shards import parse_shard
+
+    chosen = parse_shard(shard)
+    return len(sources) if chosen is None else len(chosen.select(s.shard_key for s in sources))
+
+
+def covered(result: BatchReport, sources) -> list:
+    """The sources a report covers, in its order: a shard's, or all of them."""
+    return list(sources) if result.scope is None else result.scope.pick(sources)
 
 
 def _env_scheduler() -> str | None:
@@ -90,7 +113,7 @@ def json_records(result: BatchReport, sources, record=lambda r: r) -> list[dict]
     ``record(result)`` for those that succeeded, ``{"path", "error"}`` for the others
     (``"not processed"`` when the batch stopped early)."""
     out = []
-    for index, source in enumerate(sources):
+    for index, source in enumerate(covered(result, sources)):
         value = result.results[index]
         if value is not None:
             out.append(record(value))
@@ -106,25 +129,27 @@ def finish_batch(
     result: BatchReport, *, quiet: bool, verb: str = "written", per_image: bool = False
 ) -> None:
     """The closing summary of a batch (several inputs, unless ``quiet``); exit 1 on failures."""
-    if result.inputs > 1 and not quiet:
+    if (result.inputs > 1 or getattr(result.scope, "shard", None)) and not quiet:
         report.summary(result, verb=verb, per_image=per_image)
     if result.failed:
         raise typer.Exit(1)
 
 
-def print_plan(result: BatchReport, sources) -> None:
+def print_plan(result: BatchReport, sources, *, quiet: bool = False) -> None:
     """A dry run's plan on stdout: ``INPUT -> OUTPUT``, one line per file it would write."""
     lines = [
         f"{source.display} -> {path}"
-        for source, files in zip(sources, result.results, strict=True)
+        for source, files in zip(covered(result, sources), result.results, strict=True)
         for path in files
     ]
+    if not quiet:
+        report.plan_note(result)
     report.emit("\n".join(lines))
 
 
 def close_batch(result: BatchReport, sources, *, dry_run: bool, quiet: bool) -> None:
     """A dry run's plan, or a real run's summary and exit code (:func:`finish_batch`)."""
     if dry_run:
-        print_plan(result, sources)
+        print_plan(result, sources, quiet=quiet)
     else:
         finish_batch(result, quiet=quiet)

@@ -18,6 +18,7 @@ from convkit.cli.common import (
     collect_inputs,
     finish_batch,
     output_plan,
+    shard_count,
 )
 from convkit.cli.options import (
     DEFAULTS,
@@ -29,6 +30,7 @@ from convkit.cli.options import (
     Jobs,
     Json,
     JsonLines,
+    Manifest,
     MaxPixels,
     Name,
     OutDir,
@@ -38,6 +40,8 @@ from convkit.cli.options import (
     Recursive,
     Scheduler,
     SchedulerFile,
+    Shard,
+    SkipExisting,
 )
 from convkit.errors import UsageError
 
@@ -60,6 +64,8 @@ def info(
     fail_fast: FailFast = False,
     scheduler: Scheduler = None,
     scheduler_file: SchedulerFile = None,
+    shard: Shard = None,
+    manifest: Manifest = None,
     quiet: Quiet = False,
 ) -> None:
     """Shape, dtype, pixel count, first pixel and channel statistics of each image.
@@ -82,14 +88,18 @@ def info(
                 result = {"path": sources[index].display, "error": report.for_user(error.message)}
             report.emit(json.dumps(result))
 
-    with report.progress(len(sources), "images") as tick:
-        result = describe_images(
-            sources,
-            max_pixels=max_pixels,
-            batch=batch_options(
-                jobs, fail_fast, tick, stream, scheduler=scheduler, scheduler_file=scheduler_file
-            ),
+    with report.progress(shard_count(sources, shard), "images") as tick:
+        options = batch_options(
+            jobs,
+            fail_fast,
+            tick,
+            stream,
+            scheduler=scheduler,
+            scheduler_file=scheduler_file,
+            shard=shard,
+            manifest=manifest,
         )
+        result = describe_images(sources, max_pixels=max_pixels, batch=options)
     if json_out and not jsonl:
         report.emit(json.dumps(json_records(result, sources), indent=2))
     elif not jsonl:
@@ -186,6 +196,9 @@ def grayscale(
     fail_fast: FailFast = False,
     scheduler: Scheduler = None,
     scheduler_file: SchedulerFile = None,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    manifest: Manifest = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -201,7 +214,7 @@ def grayscale(
 
     size = parse_resize(resize) if resize else None
     sources = collect_inputs(images, recursive, quiet)
-    with report.progress(len(sources), "images") as tick:
+    with report.progress(shard_count(sources, shard), "images") as tick:
         result = grayscale_images(
             sources,
             output_plan(output, out_dir, name, fmt, in_place, quality),
@@ -210,7 +223,14 @@ def grayscale(
             keep_aspect=keep_aspect,
             max_pixels=max_pixels,
             batch=batch_options(
-                jobs, fail_fast, tick, scheduler=scheduler, scheduler_file=scheduler_file
+                jobs,
+                fail_fast,
+                tick,
+                scheduler=scheduler,
+                scheduler_file=scheduler_file,
+                shard=shard,
+                skip_existing=skip_existing,
+                manifest=manifest,
             ),
             dry_run=dry_run,
         )
@@ -316,6 +336,9 @@ def filter_(
     fail_fast: FailFast = False,
     scheduler: Scheduler = None,
     scheduler_file: SchedulerFile = None,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    manifest: Manifest = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -337,7 +360,7 @@ def filter_(
         raise UsageError("give at least one kernel with `kernel` (see `list_kernels`)")
     kernels = parse_kernel_args(kernel)
     sources = collect_inputs(images, recursive, quiet)
-    with report.progress(len(sources), "images") as tick:
+    with report.progress(shard_count(sources, shard), "images") as tick:
         result = filter_images(
             sources,
             kernels,
@@ -350,7 +373,14 @@ def filter_(
             raw=raw,
             max_pixels=max_pixels,
             batch=batch_options(
-                jobs, fail_fast, tick, scheduler=scheduler, scheduler_file=scheduler_file
+                jobs,
+                fail_fast,
+                tick,
+                scheduler=scheduler,
+                scheduler_file=scheduler_file,
+                shard=shard,
+                skip_existing=skip_existing,
+                manifest=manifest,
             ),
             dry_run=dry_run,
         )

@@ -112,6 +112,37 @@ DryRun = Annotated[
         rich_help_panel=_BATCH,
     ),
 ]
+Shard = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Do only shard K of N (K from 1) of the inputs, chosen by a hash of each path: "
+        "N runs with 1/N .. N/N do every input once. auto: from a Slurm array, a Kubernetes "
+        "Indexed Job (count in CONVKIT_SHARDS) or GitLab parallel.",
+        metavar="K/N|auto",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
+]
+SkipExisting = Annotated[
+    bool,
+    typer.Option(
+        "--skip-existing",
+        help="Skip an input whose output files all exist (a re-run finishes an interrupted one).",
+        rich_help_panel=_BATCH,
+    ),
+]
+Manifest = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest",
+        help="Append one JSON line per input to FILE: path, shard, status (ok, failed, "
+        "skipped), outputs, error.",
+        metavar="FILE.jsonl",
+        show_default=False,
+        rich_help_panel=_BATCH,
+    ),
+]
 Quiet = Annotated[
     bool,
     typer.Option(

@@ -147,6 +147,7 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     """One closing line for a batch: how many inputs, how many files written (or, with
     ``per_image``, how many images were ``verb``: "12 classified"), how many failed."""
     n = report.inputs
+    shard = _scope_words(report)
     if report.interrupted:
         ok = sum(r is not None for r in report.results)
         ended = ok + report.failed
@@ -156,22 +157,48 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
             files = f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}"
         failed = f", {report.failed} failed" if report.failed else ""
         print(
-            f"convkit: interrupted after {ended} of {n} image{'s' if n != 1 else ''}; "
+            f"convkit: {shard}interrupted after {ended} of {n} image{'s' if n != 1 else ''}; "
             f"{files}{failed}",
             file=sys.stderr,
             flush=True,
         )
         return
-    parts = [f"{n} image{'s' if n != 1 else ''}"]
+    parts = [f"{n} image{'s' if n != 1 else ''}" + _of_total(report)]
     if per_image:
         parts.append(f"{sum(r is not None for r in report.results)} {verb}")
     elif report.outputs:
         parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
+    skipped = len(getattr(report.scope, "skipped", ()))
+    if skipped:
+        parts.append(f"{skipped} skipped (their files exist)")
     if report.failed:
         parts.append(f"{report.failed} failed")
     if report.stopped_early:
         parts.append("stopped at the first failure (--fail-fast)")
-    print("convkit: " + ", ".join(parts), file=sys.stderr, flush=True)
+    print(f"convkit: {shard}" + ", ".join(parts), file=sys.stderr, flush=True)
+
+
+def _scope_words(report: BatchReport) -> str:
+    """``shard 2/4: `` before a shard's summary, else nothing."""
+    shard = getattr(report.scope, "shard", None)
+    return f"shard {shard}: " if shard is not None else ""
+
+
+def _of_total(report: BatchReport) -> str:
+    """`` of 100`` after a shard's count of images: the inputs of every shard together."""
+    scope = report.scope
+    return f" of {scope.total}" if scope is not None and scope.shard is not None else ""
+
+
+def plan_note(report: BatchReport) -> None:
+    """Before a dry run's plan: the shard's part of the inputs and what it would skip."""
+    scope = report.scope
+    if scope is None or (scope.shard is None and not scope.skipped):
+        return
+    words = f"{report.inputs} input{'s' if report.inputs != 1 else ''}{_of_total(report)}"
+    if scope.skipped:
+        words += f", {len(scope.skipped)} skipped (their files exist)"
+    note(f"{_scope_words(report)}{words}")
 
 
 def terminal_width() -> int | None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convkit.engine.scope import Outputs, Scope, batch_scope
 from convkit.errors import UsageError
 
 IMAGE_SUFFIXES = frozenset(
@@ -59,17 +60,28 @@ class Source:
     ``display`` is how messages name it (the path as the user wrote or found it, ``-`` for
     stdin); ``rel`` is the path used to name outputs, relative to the directory it was found
     in (so ``--recursive`` output mirrors the input tree); ``problem`` is set when the input
-    could not even be located, and reading it raises that error.
+    could not even be located, and reading it raises that error. ``key`` is its path
+    relative to the glob it matched, when that differs from ``rel`` (see :attr:`shard_key`).
     """
 
     display: str
     path: Path | None
     rel: Path
     problem: str | None = None
+    key: str | None = None
 
     @property
     def stem(self) -> str:
         return self.rel.stem
+
+    @property
+    def shard_key(self) -> str:
+        """What decides the input's shard (:mod:`convkit.engine.shards`): its path relative
+        to the folder or glob it came from (``sub/cat.png``), the same wherever that folder
+        is mounted; a file named alone, its name; stdin or an input not found, as written."""
+        if self.key is not None:
+            return self.key
+        return self.rel.as_posix() if self.path is not None else self.display
 
     @property
     def is_stdin(self) -> bool:
@@ -127,11 +139,46 @@ def collect_sources(paths: Sequence[str], *, recursive: bool = False) -> Collect
             files = [Path(m) for m in matches if file_kind(Path(m))[0] == "file"]
             if not files:
                 out.sources.append(Source(raw, None, Path(raw), "no files match this pattern"))
+            root = _glob_root(raw)
             for match in files:
-                add(Source(str(match), match, Path(match.name)))
+                key = Path(os.path.relpath(match, root)).as_posix()
+                add(Source(str(match), match, Path(match.name), key=key))
         else:
             out.sources.append(Source(raw, None, Path(path.name), problem))
     return out
+
+
+def _glob_root(pattern: str) -> str:
+    """The folder a glob starts from: its leading parts without wildcards (``photos`` of
+    ``photos/**/*.png``, ``.`` of ``*.png``)."""
+    head: list[str] = []
+    for part in pattern.split("/"):
+        if _has_glob(part):
+            break
+        head.append(part)
+    else:
+        head = head[:-1]
+    root = "/".join(head)
+    return root or ("/" if pattern.startswith("/") else ".")
+
+
+def sources_scope(
+    sources: Sequence[Source],
+    options=None,
+    outputs: Outputs | None = None,
+    *,
+    dry_run: bool = False,
+) -> Scope:
+    """The part of ``sources`` a batch with ``options`` does: its shard by each source's
+    :attr:`~Source.shard_key`, less those whose ``outputs(index)`` all exist
+    (:func:`convkit.engine.scope.batch_scope`)."""
+    return batch_scope(
+        options,
+        [source.display for source in sources],
+        [source.shard_key for source in sources],
+        outputs,
+        dry_run=dry_run,
+    )
 
 
 def file_kind(path: Path) -> tuple[str, str]:

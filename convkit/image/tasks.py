@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from convkit.defaults import BORDERS, DEFAULT_MAX_PIXELS, INTERPOLATIONS, RANGE_MODES
-from convkit.engine.executor import BatchOptions, BatchReport, run_batch
+from convkit.engine.executor import BatchOptions, BatchReport, Task
 from convkit.errors import ImageTooLargeError, UsageError, check_choice
 from convkit.image.codec import read_image
 from convkit.image.geometry import Resize, check_budget, parse_resize
@@ -33,7 +33,7 @@ from convkit.image.ops import filter2d, merge_alpha, resize, split_alpha, to_gra
 from convkit.image.outputs import OutputPlan, RawPlan
 from convkit.image.pipeline import Result, check_for_cluster, for_cluster, run_images
 from convkit.image.pixels import to_pixels
-from convkit.image.sources import Source
+from convkit.image.sources import Source, sources_scope
 
 
 def describe_images(
@@ -47,9 +47,15 @@ def describe_images(
     def work(source: Source) -> dict:
         return image_info(read_image(source, max_pixels=max_pixels), name=source.display)
 
-    if batch is not None and batch.on_cluster:
+    options = batch or BatchOptions()
+    if options.on_cluster:
         check_for_cluster(sources)
-    return run_batch(sources, work, batch, remote=for_cluster)
+    scope = sources_scope(sources, options)  # a shard's part, a manifest
+    picked = scope.pick(sources)
+    with scope.executor(name_input=lambda i: picked[i].display) as executor:
+        place = for_cluster if executor.remote else (lambda source: source)
+        executor.run_tasks(lambda i: Task(work, (place(picked[i]),)), scope.todo)
+    return executor.report
 
 
 def grayscale_images(

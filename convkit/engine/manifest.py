@@ -1,0 +1,93 @@
+"""The manifest of a batch: one JSON line per input, so that a big run can be audited.
+
+Each input that ends adds one line to the manifest file (JSON Lines)::
+
+    {"path": "photos/cat.png", "shard": "2/4", "status": "ok",
+     "outputs": ["out/cat_gray.png"], "error": null}
+
+``status`` is ``ok`` (``outputs``: the files it wrote), ``failed`` (``error``: why, as the
+error line says it; ``outputs`` empty) or ``skipped`` (its outputs existed already, and are
+listed). Inputs that never ran (a ``fail_fast`` stop, an interruption) have no line: a
+re-run with ``skip_existing`` finishes them.
+
+Lines are appended, never rewritten: the file is opened with ``O_APPEND`` and each line is
+one ``write`` call, so a line is whole even when the process is killed, and the shards of a
+run may share one manifest on a local file system (on NFS, where appends from several
+machines can interleave, give each shard its own: ``manifest-$SLURM_ARRAY_TASK_ID.jsonl``).
+A manifest that already exists is added to, so the lines of a re-run follow the first
+run's; the last line of an input is its latest state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from convkit.errors import ImageWriteError, UsageError
+from convkit.files import os_error_reason
+
+STATUSES = ("ok", "failed", "skipped")
+
+
+def check_manifest(path: str | Path) -> Path:
+    """``path`` as a manifest can be: a file name in a folder that exists (before a run
+    starts, so that a bad name does not wait for the first input to end)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"`manifest` {path} is a folder; give a file name (FILE.jsonl)")
+    if not folder.is_dir():
+        raise UsageError(f"`manifest` {path}: its folder {folder} does not exist")
+    return path
+
+
+class Manifest:
+    """An open manifest file (a context manager); :meth:`add` appends one input's line."""
+
+    def __init__(self, path: str | Path, *, shard: str | None = None):
+        self.path = check_manifest(path)
+        self.shard = shard
+        self._fd: int | None = None
+
+    def __enter__(self) -> Manifest:
+        try:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UsageError(
+                f"`manifest` {self.path}: cannot open it ({os_error_reason(exc)})"
+            ) from None
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def add(self, path: str, status: str, outputs: list[str], error: str | None = None) -> None:
+        """Append the line of one input (see the module) with a single ``write``."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        record: dict[str, Any] = {
+            "path": path,
+            "shard": self.shard,
+            "status": status,
+            "outputs": outputs,
+            "error": error,
+        }
+        # A file name that is not UTF-8 keeps its odd bytes as JSON escapes (\udcff).
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+        if self._fd is None:
+            raise RuntimeError("the manifest is not open")
+        try:
+            written = os.write(self._fd, line)
+        except OSError as exc:
+            raise ImageWriteError(
+                f"cannot add to the manifest: {os_error_reason(exc)}", path=str(self.path)
+            ) from None
+        if written != len(line):
+            raise ImageWriteError(
+                f"cannot add to the manifest: wrote {written} of {len(line)} bytes of a line",
+                path=str(self.path),
+            )
