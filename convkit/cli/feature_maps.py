@@ -176,6 +176,8 @@ class Shared:
     batch_size: int
     jobs: int | None
     fail_fast: bool
+    scheduler: str | None
+    scheduler_file: Path | None
     dry_run: bool
     quiet: bool
     verbose: bool
@@ -229,7 +231,13 @@ def extract(network: Network, shared: Shared) -> None:
             network,
             plan,
             render,
-            batch=batch_options(shared.jobs, shared.fail_fast, tick),
+            batch=batch_options(
+                shared.jobs,
+                shared.fail_fast,
+                tick,
+                scheduler=shared.scheduler,
+                scheduler_file=shared.scheduler_file,
+            ),
             batch_size=shared.batch_size,
             max_pixels=shared.max_pixels,
             max_memory=max_memory,

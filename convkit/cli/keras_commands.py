@@ -47,6 +47,8 @@ from convkit.cli.options import (
     Quality,
     Quiet,
     Recursive,
+    Scheduler,
+    SchedulerFile,
 )
 
 # --------------------------------------------------------------------------- conv
@@ -124,6 +126,8 @@ def conv(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -225,6 +229,8 @@ def pool(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -312,6 +318,8 @@ def run(
     batch_size: BatchSize = 32,
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
     verbose: Verbose = False,

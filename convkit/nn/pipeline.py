@@ -43,8 +43,9 @@ from convkit.defaults import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport, Executor
 from convkit.errors import ImageSizeError, UsageError
 from convkit.nn.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor
-from convkit.nn.inputs import Prepared, model_input
+from convkit.nn.inputs import Prepared
 from convkit.nn.render import Renderer
+from convkit.nn.worker import prepared
 from convkit.nn.writer import MapWriter, plan_targets, planned_report
 
 if TYPE_CHECKING:
@@ -99,17 +100,28 @@ def extract_feature_maps(
         if network.input_hw is not None:
             extractor.check_size(*network.input_hw)
         return planned_report(sources, network, render, targets)
+    options = batch or BatchOptions()
+    if options.on_cluster:  # each image a task on the workers, each its own models
+        from convkit.nn.worker import extract_on_cluster
+
+        return extract_on_cluster(
+            sources,
+            network,
+            targets,
+            render,
+            options,
+            max_pixels=max_pixels,
+            max_memory=max_memory,
+            on_model=on_model,
+            verbose=verbose,
+        )
     writer = MapWriter(sources, targets, Renderer(network, extractor, render))
 
     def read(index: int) -> Prepared:
         from convkit.image.codec import read_image
 
-        image = read_image(sources[index], max_pixels=max_pixels)
-        if network.prepare is not None:  # a trained model: as it was trained
-            return Prepared(index, network.prepare(image), image.dtype, network.input_unit)
-        return Prepared(index, model_input(image, network.channels), image.dtype)
+        return prepared(network, index, read_image(sources[index], max_pixels=max_pixels))
 
-    options = batch or BatchOptions()
     with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         _Pipeline(executor, extractor, writer, batch_size, on_model).run(read, len(sources))
     return executor.report

@@ -1,0 +1,76 @@
+"""``predict`` on a Dask cluster: each image one task, each worker its own loaded model.
+
+:meth:`convkit.training.predict.Classifier.classify`, given a scheduler, calls
+:func:`classify_on_cluster`: every image becomes a task (:func:`classify_one`) on the one
+executor (:meth:`~convkit.engine.executor.Executor.run_tasks`). A task carries the
+classifier without its Keras model (the model's file, shape, class names, preparation);
+the worker loads the model once per process, in safe mode and checked
+(:func:`convkit.training.modelfile.load_model`), and keeps it in :data:`_MODELS`, keyed by
+the file's absolute path, size and modification time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from convkit.defaults import DEFAULT_MAX_MEMORY
+from convkit.engine.executor import BatchOptions, BatchReport, Task
+
+if TYPE_CHECKING:
+    from convkit.image.sources import Source
+    from convkit.training.predict import Classifier, Prediction
+
+_MODELS: OrderedDict[tuple, tuple[Any, threading.Lock]] = OrderedDict()
+"""On a worker: the models it has loaded, by key (the latest few)."""
+_KEEP = 4
+_CACHE_LOCK = threading.Lock()
+
+
+def worker_model(key: tuple, max_memory: int) -> tuple[Any, threading.Lock]:
+    """This worker process's copy of the model ``key`` names, loaded on first use."""
+    from convkit.training.modelfile import load_model
+
+    with _CACHE_LOCK:
+        found = _MODELS.get(key)
+        if found is None:
+            found = _MODELS[key] = (load_model(key[0], max_memory=max_memory), threading.Lock())
+            while len(_MODELS) > _KEEP:
+                _MODELS.popitem(last=False)
+        _MODELS.move_to_end(key)
+        return found
+
+
+def classify_one(key: tuple, light: Classifier, source: Source, max_memory: int) -> Prediction:
+    """One image's whole work on a worker: read, prepare, the model, the top classes."""
+    from convkit.training.predict import Prediction, predict_arrays, top_k
+
+    model, lock = worker_model(key, max_memory)
+    pixels = light.prepare(source)
+    with lock:  # one model call at a time per process (TensorFlow uses every core itself)
+        (probs,) = predict_arrays(model, pixels[np.newaxis], per_call=1)
+    return Prediction(source.display, top_k(probs, light.class_names, light.top_k))
+
+
+def classify_on_cluster(
+    classifier: Classifier, sources: Sequence[Source], options: BatchOptions
+) -> BatchReport[Prediction]:
+    """:meth:`Classifier.classify` on a cluster (see the module); results in input order."""
+    from convkit.image.pipeline import check_for_cluster, for_cluster
+
+    check_for_cluster(sources)
+    path = classifier.path.absolute()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    light = replace(classifier, model=None, path=path)
+    max_memory = getattr(classifier, "max_memory", DEFAULT_MAX_MEMORY)
+    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
+        executor.run_tasks(
+            lambda i: Task(classify_one, (key, light, for_cluster(sources[i]), max_memory))
+        )
+    return executor.report
