@@ -55,6 +55,23 @@ def model_name(name: str) -> str:
     return key
 
 
+def parse_image_size(text: str) -> list[int]:
+    """``"HxW"`` (``"48x64"``: 48 high, 64 wide) or ``"S"`` (square) as ``[H, W]``."""
+    parts = str(text).strip().lower().split("x")
+    if len(parts) == 1:
+        parts = parts * 2
+    try:
+        size = [int(p) for p in parts]
+    except ValueError:
+        size = []
+    if len(size) != 2 or min(size) < 1 or max(size) > MAX_IMAGE_SIDE:
+        raise UsageError(
+            f"`image_size` must be HxW (height x width, e.g. 48x64) or one number for a "
+            f"square, each side 1..{MAX_IMAGE_SIDE}, got {text!r}"
+        )
+    return size
+
+
 def model_spec_text(name: str, num_classes: int) -> str:
     """The layer spec of a named model, for ``num_classes`` classes."""
     return MODELS[model_name(name)][1].replace("NUM_CLASSES", str(num_classes))

@@ -1,4 +1,6 @@
-"""``convkit train-cifar`` as one call: :func:`train_cifar`.
+"""``convkit train-cifar`` as one call: :func:`train_cifar`; ``convkit train DATA`` on a
+folder of labelled images: :func:`train_folder` (the same steps, the data from the folder's
+scan instead of CIFAR's files).
 
 Everything the command does besides showing progress: the settings checked (and, when
 resuming, held against the run's own), the results folder chosen and made ready before any
@@ -12,6 +14,7 @@ command gets: a :class:`~convkit.training.results.TrainResult`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from convkit.errors import UsageError
 from convkit.training import cifar
 from convkit.training.config import TrainConfig, TrainSettings
 from convkit.training.events import StopRequest, TrainingEvents, sigint_stops
+from convkit.training.folder_data import FolderReading, read_folder
+from convkit.training.folders import FolderLayout, FolderScan, find_layout
 from convkit.training.models import check_stack
 from convkit.training.results import TrainResult
 from convkit.training.runfolder import (
@@ -30,6 +35,9 @@ from convkit.training.runfolder import (
     resume_config,
 )
 from convkit.training.trainer import train
+
+FOLDER_DATASET = "folder"
+"""``TrainConfig.dataset`` of a run on a folder of images."""
 
 
 @dataclass
@@ -118,6 +126,11 @@ def _plan_resume(
     if overwrite:
         raise UsageError("`overwrite` cannot be used with `resume`")
     state = load_run(resume)
+    if state.config.dataset == FOLDER_DATASET:
+        raise UsageError(
+            f"`resume` {resume} is a run on a folder of images ({state.source}): continue it "
+            f"with `data` {state.source}"
+        )
     config = resume_config(state, settings)
     info = cifar.dataset_info(config.dataset)
     images = f"{info.title} images"
@@ -168,7 +181,8 @@ def train_cifar(
         spec_file=spec_file,
         max_memory=max_memory,
     )
-    try:
+
+    def run() -> TrainResult:
         data = cifar.load(
             plan.config.dataset, plan.data_dir, allow_download=download, on_note=events.note
         )
@@ -178,14 +192,175 @@ def train_cifar(
             f"{data.title} from {data.source}: {len(data.x_train):,} training and "
             f"{len(data.x_test):,} test images"
         )
-        guard = (
-            sigint_stops(stop, events.on_interrupt) if catch_sigint else contextlib.nullcontext()
-        )
-        with guard:
+        with _guard(stop, events, catch_sigint):
             return train(
                 plan.config, data, plan.out, events=events, stop=stop, resume_state=plan.state
             )
+
+    return _cleaning_up(plan.out, plan.created, run)
+
+
+def _guard(stop: StopRequest, events: TrainingEvents, catch_sigint: bool):
+    return sigint_stops(stop, events.on_interrupt) if catch_sigint else contextlib.nullcontext()
+
+
+def _cleaning_up(out: Path, created: bool, run: Callable[[], TrainResult]) -> TrainResult:
+    """``run()``; a results folder made for it and left empty is removed if it fails."""
+    try:
+        return run()
     except BaseException:
-        if plan.created and plan.out.is_dir() and not any(plan.out.iterdir()):
-            plan.out.rmdir()  # no empty results folder is left by a run that never began
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # no empty results folder is left by a run that never began
         raise
+
+
+# --------------------------------------------------------------------------- a folder
+
+
+@dataclass
+class FolderPlan:
+    """A run on a folder, checked and ready to start: the folder listed, nothing read."""
+
+    config: TrainConfig  # its seed chosen
+    layout: FolderLayout
+    out: Path
+    state: RunState | None  # the run being resumed
+    created: bool
+
+
+def plan_folder_run(
+    data: str | Path | None,
+    settings: TrainSettings,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    overwrite: bool = False,
+    spec_file: Path | None = None,
+) -> FolderPlan:
+    """Check the settings, list the folder and make the results folder ready (see
+    :func:`train_folder`)."""
+    from convkit.training.loop import choose_seed
+    from convkit.training.models import config_layers
+
+    if settings.model is not None and settings.spec is not None:
+        raise UsageError("give either `model` or `spec`, not both")
+    state = _folder_state(resume, out, overwrite)
+    if data is None:
+        if state is None or not state.source:
+            raise UsageError("give the folder of images to train on as `data`")
+        data = state.source
+    if state is not None:
+        config = resume_config(state, settings)
+    else:
+        config = TrainConfig.from_settings(replace(settings, dataset=FOLDER_DATASET))
+        config = replace(config, seed=choose_seed(config.seed))
+    layout = find_layout(data)
+    if "val" in layout.parts and settings.val_split is not None:
+        raise UsageError(
+            "the folder has a val/ folder, used as it is: leave out `val_split`",
+        )
+    config_layers(config, len(layout.class_names))  # a spec that does not parse fails now
+    wanted = Path(resume if resume is not None else out or default_out(layout.root.resolve().name))
+    _refuse_folder_overwriting(wanted, layout.root, spec_file)
+    created = not wanted.exists()
+    target = prepare_out(wanted, overwrite=overwrite, resume=resume is not None)
+    return FolderPlan(config, layout, target, state, created)
+
+
+def run_dataset(resume: Path) -> str:
+    """What the run in the folder ``resume`` trained on: ``cifar10``, ``cifar100``, or
+    :data:`FOLDER_DATASET`."""
+    return load_run(resume).config.dataset
+
+
+def _folder_state(resume: Path | None, out: Path | None, overwrite: bool) -> RunState | None:
+    """The state of the folder run being resumed, if any."""
+    if resume is None:
+        return None
+    if out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise UsageError("`resume` DIR writes its results into DIR; leave out `out`")
+    if overwrite:
+        raise UsageError("`overwrite` cannot be used with `resume`")
+    state = load_run(resume)
+    if state.config.dataset != FOLDER_DATASET:
+        raise UsageError(
+            f"`resume` {resume} is a run on {state.dataset or state.config.dataset}, not on a "
+            f"folder of images: continue it with `data` {state.config.dataset}"
+        )
+    return state
+
+
+def _refuse_folder_overwriting(out: Path, root: Path, spec_file: Path | None) -> None:
+    """The results go neither into the data folder (they would be read as images next
+    time) nor over the spec file."""
+    from convkit.image.outputs import refuse_overwriting
+    from convkit.training.runfolder import RESULT_FILES
+
+    resolved, data = Path(out).resolve(), Path(root).resolve()
+    if resolved == data or data in resolved.parents:
+        raise UsageError(
+            f"`out` {out} is inside the folder of images {root}: the results would be taken "
+            "for images of a class next time; choose another `out`"
+        )
+    reads = [(Path(spec_file), "spec file")] if spec_file is not None else []
+    refuse_overwriting([Path(out) / name for name in RESULT_FILES], reads)
+
+
+def train_folder(
+    data: str | Path | None,
+    settings: TrainSettings | None = None,
+    *,
+    out: Path | None = None,
+    resume: Path | None = None,
+    overwrite: bool = False,
+    spec_file: Path | None = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    reading: FolderReading | None = None,
+    events: TrainingEvents | None = None,
+    stop: StopRequest | None = None,
+    catch_sigint: bool = False,
+    on_scan: Callable[[FolderScan], None] | None = None,
+) -> TrainResult:
+    """Train on a folder of labelled images and write every result into a folder.
+
+    ``data`` is a folder of class folders, or of ``train/`` and ``test/`` (and ``val/``)
+    holding them (:mod:`convkit.training.folders`); with ``resume`` it may be left out (the
+    run's own folder). The folder is scanned (``on_scan`` sees the scan: the classes and
+    the unreadable files), split and prepared as ``reading`` and ``settings`` say
+    (:func:`convkit.training.folder_data.read_folder`), then trained as :func:`train_cifar`
+    trains: the same ``out``, ``resume``, ``overwrite``, ``spec_file``, ``max_memory``,
+    ``stop`` and ``catch_sigint``.
+    """
+    events = events or TrainingEvents()
+    stop = stop or StopRequest()
+    plan = plan_folder_run(
+        data,
+        settings or TrainSettings(),
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        spec_file=spec_file,
+    )
+
+    def run() -> TrainResult:
+        images, config = read_folder(
+            plan.layout,
+            plan.config,
+            seed=plan.config.seed,
+            reading=reading,
+            events=events,
+            on_scan=on_scan,
+        )
+        check_stack(
+            config,
+            images.num_classes,
+            images.image_shape,
+            images=f"the images of {images.title}",
+            max_memory=max_memory,
+        )
+        with _guard(stop, events, catch_sigint):
+            return train(
+                config, images, plan.out, events=events, stop=stop, resume_state=plan.state
+            )
+
+    return _cleaning_up(plan.out, plan.created, run)
