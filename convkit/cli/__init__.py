@@ -34,6 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "layers": ("layers", "layers"),
     "train-cifar": ("train_commands", "train_cifar"),
     "predict": ("train_commands", "predict"),
+    "train": ("train_folder", "train"),
+    "kernels": ("inspect_commands", "kernels"),
+    "explain": ("inspect_commands", "explain"),
 }
 
 # Core parameters that a command sets through a flag of another name: {command: {parameter:
@@ -45,6 +48,7 @@ PARAMETER_ALIASES: dict[str, dict[str, str]] = {
     "grayscale": {"size": "resize"},
     "run": {"outputs": "layers"},
     "train-cifar": {"learning_rate": "lr"},
+    "train": {"learning_rate": "lr", "color": "gray", "dataset": "data"},
 }
 
 # Options of the top-level `convkit` itself, which may stand before a command's name.
