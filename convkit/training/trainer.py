@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from convkit.training.config import TrainConfig
-from convkit.training.data import TrainingData, split_data
+from convkit.training.data import TrainingData, balanced_weights, split_data
 from convkit.training.events import StopRequest, TrainingEvents
 from convkit.training.loop import fit, start_run
 from convkit.training.metadata import training_metadata
@@ -49,7 +49,9 @@ def train(
     wall0 = time.perf_counter()
     start = start_run(config, data, out, resume_state, events)
     split = split_data(data, val_split=config.val_split, limit=config.limit, seed=start.seed)
-    if config.limit is not None and config.limit > len(data.x_train):
+    if config.class_weight == "balanced":
+        split.class_weights = balanced_weights(split.y_train, data.num_classes)
+    if data.x_val is None and config.limit is not None and config.limit > len(data.x_train):
         events.note(
             f"`limit` {config.limit} is more than the {len(data.x_train)} training images: "
             "using them all"
@@ -95,11 +97,22 @@ def train(
             events.note(f"restored the weights of epoch {restored}, the best validation epoch")
     events.on_phase(f"evaluating on the {len(data.x_test):,} test images")
     test = evaluate(start.model, data)
+    _note_stream_failures(events, data)
     events.on_phase("writing results")
     finished = Finished(
         config, data, split, start, outcome, test, resume_state is not None, restored
     )
     return write_results(finished, folder, wall0=wall0, plots=plots)
+
+
+def _note_stream_failures(events: TrainingEvents, data: TrainingData) -> None:
+    """Files streamed from disk that could no longer be read (fed as black images)."""
+    failures = getattr(data.x_train, "failures", None)
+    if failures:
+        events.note(
+            f"{len(failures)} image(s) could not be read again while streaming and were fed "
+            f"as black images, the first: {failures[0]}"
+        )
 
 
 def _announce(events, config, start, split, data) -> None:
