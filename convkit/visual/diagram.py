@@ -468,6 +468,12 @@ def _layer_group(layer: LayerResult | None, index: int, items: list, shape) -> G
     return Group(tuple(items), role="layer", ident=f"layer-{index}", data=data, title=title)
 
 
+def _count(n: int) -> str:
+    """``15,470,264,320 (15.47 G)``; a small number once."""
+    short = format_count(n)
+    return f"{n:,}" if short == str(n) else f"{n:,} ({short})"
+
+
 def _totals(stack: StackResult) -> list[_Line]:
     """The totals of ``shape-calc``'s table, in its words."""
     heading = (
@@ -484,7 +490,7 @@ def _totals(stack: StackResult) -> list[_Line]:
             role="total",
         ),
         _Line(
-            f"Total MACs: {stack.total_macs:,} ({format_count(stack.total_macs)}) per image"
+            f"Total MACs: {_count(stack.total_macs)} per image"
             f" · activation memory {format_bytes(stack.activation_bytes)} per image (float32)",
             _TOTAL_SIZE,
             role="total",
