@@ -4,7 +4,8 @@ Start-up time is a feature. One harness (:func:`imports_after`) runs convkit com
 through ``main()`` in a new interpreter and reports which heavy modules they loaded:
 
 * importing convkit, ``--help`` and ``shape-calc`` load none of NumPy (shape-calc), OpenCV,
-  TensorFlow/Keras;
+  TensorFlow/Keras; ``shape-calc --diagram`` none either for an SVG, only Matplotlib's
+  NumPy for a PNG;
 * the image commands load OpenCV but never TensorFlow;
 * the Keras and training commands load TensorFlow only once they run a model: their
   ``--help`` and every refusal of options come back without it.
@@ -98,6 +99,24 @@ def test_shape_calc_imports_nothing_heavy(tmp_path, cli_env):
         (["shape-calc", "--input", "7", "conv2d(8, 9)"], (2,)),
     ]
     assert imports_after(calls, cwd=tmp_path, env=cli_env()) == set()
+
+
+def test_shape_calc_diagram_imports_neither_opencv_nor_tensorflow(tmp_path, cli_env):
+    """--diagram: the SVG is written by plain Python; the PNG needs Matplotlib (and so
+    NumPy), never OpenCV or TensorFlow."""
+    spec = "conv2d(8, 3, padding=same) bn relu maxpool2d(2) flatten dense(10)"
+    svg = [
+        (["shape-calc", "-i", "32x32x3", spec, "--diagram", "net.svg"], (0,)),
+        (["shape-calc", "-i", "7", "--kernel-size", "3", "--diagram", "one.svg"], (0,)),
+        (["shape-calc", "-i", "7", "conv2d(8, 9)", "--diagram", "bad.svg"], (2,)),
+        (["shape-calc", "-i", "7", "conv2d(8, 3)", "--diagram", "net.jpg"], (2,)),
+    ]
+    assert imports_after(svg, cwd=tmp_path, env=cli_env()) == set()
+    png = [(["shape-calc", "-i", "32x32x3", spec, "--json", "--diagram", "net.png"], (0,))]
+    loaded = imports_after(png, cwd=tmp_path, env=cli_env())
+    assert "numpy" in loaded  # Matplotlib really drew it
+    assert not loaded & {"cv2", "tensorflow", "keras", "tf_keras", "dask"}, loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.png", "net.svg", "one.svg"]
 
 
 def test_image_commands_never_import_tensorflow(tmp_path, sample_images, cli_env):
