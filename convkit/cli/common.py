@@ -89,12 +89,19 @@ def batch_options(
     )
 
 
-def shard_count(sources, shard: str | None) -> int:
-    """How many of ``sources`` a ``--shard`` run takes (the length of its progress bar)."""
+def shard_sources(sources, shard: str | None) -> list:
+    """The part of ``sources`` that ``--shard`` takes (all of them without it)."""
     from convkit.engine.shards import parse_shard
 
     chosen = parse_shard(shard)
-    return len(sources) if chosen is None else len(chosen.select(s.shard_key for s in sources))
+    if chosen is None:
+        return list(sources)
+    return [sources[i] for i in chosen.select(s.shard_key for s in sources)]
+
+
+def shard_count(sources, shard: str | None) -> int:
+    """How many of ``sources`` a ``--shard`` run takes (the length of its progress bar)."""
+    return len(shard_sources(sources, shard))
 
 
 def covered(result: BatchReport, sources) -> list:
@@ -129,7 +136,9 @@ def finish_batch(
     result: BatchReport, *, quiet: bool, verb: str = "written", per_image: bool = False
 ) -> None:
     """The closing summary of a batch (several inputs, unless ``quiet``); exit 1 on failures."""
-    if (result.inputs > 1 or getattr(result.scope, "shard", None)) and not quiet:
+    scope = result.scope
+    several = result.inputs + len(getattr(scope, "skipped", ())) > 1
+    if (several or getattr(scope, "shard", None)) and not quiet:
         report.summary(result, verb=verb, per_image=per_image)
     if result.failed:
         raise typer.Exit(1)

@@ -22,9 +22,11 @@ from convkit.cli.common import (
     finish_batch,
     output_plan,
     print_plan,
+    shard_count,
 )
 
 if TYPE_CHECKING:
+    from convkit.engine.executor import BatchOptions
     from convkit.nn.extractor import FeatureExtractor
     from convkit.nn.network import Network
     from convkit.nn.render import RenderOptions
@@ -178,6 +180,9 @@ class Shared:
     fail_fast: bool
     scheduler: str | None
     scheduler_file: Path | None
+    shard: str | None
+    skip_existing: bool
+    manifest: Path | None
     dry_run: bool
     quiet: bool
     verbose: bool
@@ -188,6 +193,19 @@ class Shared:
         thing): Typer needs every option in each command's signature, and this keeps
         one list of the shared ones instead of three copies of the same call."""
         return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+    def batch(self, tick=None) -> BatchOptions:
+        """The executor's options (:func:`~convkit.cli.common.batch_options`)."""
+        return batch_options(
+            self.jobs,
+            self.fail_fast,
+            tick,
+            scheduler=self.scheduler,
+            scheduler_file=self.scheduler_file,
+            shard=self.shard,
+            skip_existing=self.skip_existing,
+            manifest=self.manifest,
+        )
 
 
 def extract(network: Network, shared: Shared) -> None:
@@ -210,11 +228,17 @@ def extract(network: Network, shared: Shared) -> None:
     )
     if shared.dry_run:
         result = extract_feature_maps(
-            sources, network, plan, render, max_memory=max_memory, dry_run=True
+            sources,
+            network,
+            plan,
+            render,
+            batch=shared.batch(),
+            max_memory=max_memory,
+            dry_run=True,
         )
         if not shared.quiet:
             _note_skipped(network, render)
-        print_plan(result, sources)
+        print_plan(result, sources, quiet=shared.quiet)
         return
     if shared.verbose:
         _show_tf_logs()
@@ -225,19 +249,13 @@ def extract(network: Network, shared: Shared) -> None:
         else:  # each further image size once, in one line
             print(report.printable(network.size_line(*size)), file=sys.stderr, flush=True)
 
-    with report.progress(len(sources), "images") as tick:
+    with report.progress(shard_count(sources, shared.shard), "images") as tick:
         result = extract_feature_maps(
             sources,
             network,
             plan,
             render,
-            batch=batch_options(
-                shared.jobs,
-                shared.fail_fast,
-                tick,
-                scheduler=shared.scheduler,
-                scheduler_file=shared.scheduler_file,
-            ),
+            batch=shared.batch(tick),
             batch_size=shared.batch_size,
             max_pixels=shared.max_pixels,
             max_memory=max_memory,

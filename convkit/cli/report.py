@@ -146,11 +146,12 @@ def progress(total: int, description: str) -> Iterator[Callable[[], None] | None
 def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     """One closing line for a batch: how many inputs, how many files written (or, with
     ``per_image``, how many images were ``verb``: "12 classified"), how many failed."""
-    n = report.inputs
+    skipped = _skipped(report)
+    n = report.inputs + skipped
     shard = _scope_words(report)
     if report.interrupted:
         ok = sum(r is not None for r in report.results)
-        ended = ok + report.failed
+        ended = ok + report.failed + skipped
         if per_image:
             files = f"{ok} {verb}"
         else:
@@ -168,7 +169,6 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
         parts.append(f"{sum(r is not None for r in report.results)} {verb}")
     elif report.outputs:
         parts.append(f"{report.outputs} file{'s' if report.outputs != 1 else ''} {verb}")
-    skipped = len(getattr(report.scope, "skipped", ()))
     if skipped:
         parts.append(f"{skipped} skipped (their files exist)")
     if report.failed:
@@ -176,6 +176,11 @@ def summary(report: BatchReport, *, verb: str, per_image: bool = False) -> None:
     if report.stopped_early:
         parts.append("stopped at the first failure (--fail-fast)")
     print(f"convkit: {shard}" + ", ".join(parts), file=sys.stderr, flush=True)
+
+
+def _skipped(report: BatchReport) -> int:
+    """The inputs a batch left alone because their files existed (``--skip-existing``)."""
+    return len(getattr(report.scope, "skipped", ()))
 
 
 def _scope_words(report: BatchReport) -> str:
@@ -195,9 +200,10 @@ def plan_note(report: BatchReport) -> None:
     scope = report.scope
     if scope is None or (scope.shard is None and not scope.skipped):
         return
-    words = f"{report.inputs} input{'s' if report.inputs != 1 else ''}{_of_total(report)}"
+    n = report.inputs + len(scope.skipped)
+    words = f"{n} input{'s' if n != 1 else ''}{_of_total(report)}"
     if scope.skipped:
-        words += f", {len(scope.skipped)} skipped (their files exist)"
+        words += f", {len(scope.skipped)} to skip (their files exist), {report.inputs} to do"
     note(f"{_scope_words(report)}{words}")
 
 

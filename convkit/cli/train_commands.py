@@ -25,9 +25,11 @@ from convkit.cli.options import (
     Jobs,
     Json,
     JsonLines,
+    Manifest,
     MaxPixels,
     Quiet,
     Recursive,
+    Shard,
 )
 from convkit.cli.train_events import ConsoleEvents
 from convkit.errors import UsageError
@@ -425,6 +427,8 @@ def predict(
     ] = "4G",
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    shard: Shard = None,
+    manifest: Manifest = None,
     quiet: Quiet = False,
 ) -> None:
     """Classify images with a trained model and show the likeliest classes.
@@ -441,7 +445,7 @@ def predict(
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
     from convkit.arithmetic.sizes import parse_bytes
-    from convkit.cli.common import batch_options, collect_inputs
+    from convkit.cli.common import batch_options, collect_inputs, shard_sources
     from convkit.training.predict import open_classifier
 
     _check_predict_arguments(model, images)
@@ -453,11 +457,20 @@ def predict(
     if classifier.note and not quiet:
         report.note(classifier.note)
     if dry_run:
-        _print_dry_run(classifier, sources, quiet=quiet)
+        _print_dry_run(classifier, shard_sources(sources, shard), quiet=quiet)
         return
     stream = _json_lines(sources) if jsonl else None
-    with report.progress(len(sources), "images") as tick:
-        options = batch_options(jobs, fail_fast, tick, stream, verb="classified", per_image=True)
+    with report.progress(len(shard_sources(sources, shard)), "images") as tick:
+        options = batch_options(
+            jobs,
+            fail_fast,
+            tick,
+            stream,
+            verb="classified",
+            per_image=True,
+            shard=shard,
+            manifest=manifest,
+        )
         result = classifier.classify(sources, options)
     _report_predictions(result, sources, json_out=json_out and not jsonl, table=not jsonl)
     finish_batch(result, quiet=quiet, verb="classified", per_image=True)

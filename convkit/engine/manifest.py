@@ -32,14 +32,11 @@ STATUSES = ("ok", "failed", "skipped")
 
 
 def check_manifest(path: str | Path) -> Path:
-    """``path`` as a manifest can be: a file name in a folder that exists (before a run
-    starts, so that a bad name does not wait for the first input to end)."""
+    """``path`` as a manifest can be: a file name, not a folder (checked before a run starts,
+    so that a bad name does not wait for the first input to end)."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UsageError(f"`manifest` {path} is a folder; give a file name (FILE.jsonl)")
-    if not folder.is_dir():
-        raise UsageError(f"`manifest` {path}: its folder {folder} does not exist")
     return path
 
 
@@ -52,7 +49,11 @@ class Manifest:
         self._fd: int | None = None
 
     def __enter__(self) -> Manifest:
+        """Open the file to append to, creating it (and its folder) if need be."""
         try:
+            folder = self.path.parent
+            if str(folder) and not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as exc:
             raise UsageError(

@@ -2,40 +2,40 @@
 
 Every batch pipeline plans the outputs of the *whole* input list first (so that two shards
 can never write one file, and no output replaces an input), then asks :func:`batch_scope`
-which of those inputs this run does, and runs only those::
+which of those inputs this run does, and runs only those, with the scope's options::
 
     targets = plan.validate(sources, whats)                  # every input
     scope = batch_scope(options, names, keys, outputs=lambda i: [...])
     sources, targets = scope.pick(sources), scope.rekey(targets)
-    with scope.executor(name_input=...) as executor:
-        executor.run_tasks(task, scope.todo, ...)
+    with scope, scope.options.executor(len(sources)) as executor:
+        executor.run_tasks(task)
+    return scope.finish(executor.report)
 
 * **Shards** (``options.shard``, :mod:`convkit.engine.shards`): only the inputs whose key
   falls in this shard.
 * **Skip existing** (``options.skip_existing``): an input whose outputs all exist is not
-  processed again (outputs are written atomically, so an existing one is complete); it ends
-  at once as a success that wrote nothing, and the report counts it in ``skipped``.
+  processed again (outputs are written atomically, so an existing one is complete): it is
+  left out of the run, counted in :attr:`Scope.skipped` (and in the progress, as done).
 * **Stale temporary files**: before a run, the temporary files that a killed process left
   beside this run's outputs are removed (:func:`convkit.files.remove_stale_temp_files`).
 * **Manifest** (``options.manifest``, :mod:`convkit.engine.manifest`): one line per input
-  as it ends.
+  as it ends, the skipped ones first.
 
-The report covers this run's inputs only, numbered from 0 in the order of
+The report covers the inputs this run processes, numbered from 0 in the order of
 :attr:`Scope.indices` (their positions in the caller's list); ``report.scope`` is the
-:class:`Scope`, and the ``on_result`` event names each input by its position in the
+:class:`Scope`. The scope's ``on_result`` event names each input by its position in the
 caller's list, as without a scope.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from convkit.engine.executor import BatchOptions, BatchReport, Executor
+from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.engine.manifest import Manifest, check_manifest
 from convkit.engine.shards import Shard, parse_shard
 from convkit.errors import ConvkitError, UsageError
@@ -49,26 +49,29 @@ Outputs = Callable[[int], Sequence[Path | None]]
 
 @dataclass
 class Scope:
-    """This run's part of the caller's ``total`` inputs (see the module)."""
+    """This run's part of the caller's ``total`` inputs (see the module); a context manager
+    around the run (the manifest, the skipped inputs' lines and progress)."""
 
     total: int
     indices: list[int]
-    """The caller's positions of this run's inputs, in order."""
+    """The caller's positions of the inputs this run processes, in order."""
     shard: Shard | None = None
-    skipped: frozenset[int] = frozenset()
-    """Positions in :attr:`indices` of the inputs whose outputs all exist."""
+    skipped: list[int] = field(default_factory=list)
+    """The caller's positions of the shard's inputs whose outputs all exist."""
     cleaned: int = 0
     """Stale temporary files removed before the run."""
-    options: BatchOptions = field(default_factory=BatchOptions)
+    given: BatchOptions = field(default_factory=BatchOptions)
     names: Sequence[str] = ()
-    outputs: dict[int, list[str]] = field(default_factory=dict)
-    """The output files of each input (by position in :attr:`indices`), for the manifest."""
+    outputs: Outputs | None = None
+    """The files each input writes (by the caller's position), for the manifest."""
     _manifest: Manifest | None = field(default=None, init=False, repr=False)
 
     @property
-    def todo(self) -> list[int]:
-        """Positions (in :attr:`indices`) of the inputs to process: all but the skipped."""
-        return [pos for pos in range(len(self.indices)) if pos not in self.skipped]
+    def options(self) -> BatchOptions:
+        """The caller's options for an executor over :attr:`indices`: ``on_result`` in the
+        caller's numbering, each ending written to the manifest, ``report.scope`` set
+        before an interruption is reported."""
+        return replace(self.given, on_result=self._on_result, on_interrupt=self._on_interrupt)
 
     def pick(self, items: Sequence[T]) -> list[T]:
         """This run's items of a list in the caller's order."""
@@ -85,42 +88,51 @@ class Scope:
         }
 
     def planned(self, report: BatchReport[list[str]]) -> BatchReport[list[str]]:
-        """A dry run's report of the caller's whole list narrowed to this run: per input,
-        the files it would write (none for those that would be skipped)."""
-        results = [
-            [] if pos in self.skipped else report.results[i] for pos, i in enumerate(self.indices)
-        ]
+        """A dry run's report of the caller's whole list, narrowed to this run."""
+        results = [report.results[i] for i in self.indices]
         return BatchReport(inputs=len(results), results=results, scope=self)
 
-    @contextmanager
-    def executor(
-        self, *, name_input: Callable[[int], str] | None = None, skipped_result: Any = 0
-    ) -> Iterator[Executor]:
-        """An :class:`Executor` over this run's inputs (opened, as ``with`` opens it): the
-        skipped inputs have already ended (as ``skipped_result``, no file written), and
-        every input that ends adds its line to the manifest."""
-        options = replace(self.options, on_result=self._on_result)
-        manifest = self.options.manifest
-        opened = Manifest(manifest, shard=self.shard and str(self.shard)) if manifest else None
-        with opened or nullcontext():
-            self._manifest = opened
-            with options.executor(len(self.indices), name_input=name_input) as executor:
-                executor.report.scope = self
-                for pos in sorted(self.skipped):
-                    executor.succeed(pos, skipped_result, 0)
-                yield executor
+    def finish(self, report: BatchReport[T]) -> BatchReport[T]:
+        """``report`` (of this run's inputs) naming this scope."""
+        report.scope = self
+        return report
+
+    def __enter__(self) -> Scope:
+        if self.given.manifest is not None:
+            shard = None if self.shard is None else str(self.shard)
+            self._manifest = Manifest(self.given.manifest, shard=shard).__enter__()
+        for index in self.skipped:
+            if self._manifest is not None:
+                self._manifest.add(self.names[index], "skipped", self._shown(index))
+            if self.given.on_done is not None:
+                self.given.on_done()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        manifest, self._manifest = self._manifest, None
+        if manifest is not None:
+            manifest.__exit__(*exc_info)
 
     def _on_result(self, pos: int, result: Any, error: ConvkitError | None) -> None:
+        index = self.indices[pos]
         if self._manifest is not None:
             if error is not None:
-                describe = self.options.error_text or (lambda exc: exc.message)
-                status, outputs, text = "failed", [], describe(error)
+                describe = self.given.error_text or (lambda exc: exc.message)
+                self._manifest.add(self.names[index], "failed", [], describe(error))
             else:
-                status = "skipped" if pos in self.skipped else "ok"
-                outputs, text = self.outputs.get(pos, []), None
-            self._manifest.add(self.names[self.indices[pos]], status, outputs, text)
-        if self.options.on_result is not None:
-            self.options.on_result(self.indices[pos], result, error)
+                self._manifest.add(self.names[index], "ok", self._shown(index))
+        if self.given.on_result is not None:
+            self.given.on_result(index, result, error)
+
+    def _shown(self, index: int) -> list[str]:
+        if self.outputs is None:
+            return []
+        return ["-" if path is None else str(path) for path in self.outputs(index)]
+
+    def _on_interrupt(self, report: BatchReport) -> None:
+        report.scope = self
+        if self.given.on_interrupt is not None:
+            self.given.on_interrupt(report)
 
 
 def batch_scope(
@@ -149,40 +161,34 @@ def batch_scope(
         check_manifest(options.manifest)
     if options.skip_existing and outputs is None:
         raise UsageError("`skip_existing`: this batch writes no files, so there is nothing to find")
-    files: dict[int, list[Path | None]] = {}
-    if outputs is not None:
-        files = {pos: list(outputs(index)) for pos, index in enumerate(indices)}
-    skipped: frozenset[int] = frozenset()
+    skipped: list[int] = []
     if options.skip_existing:
-        skipped = frozenset(
-            pos for pos, paths in files.items() if paths and all(_complete(p) for p in paths)
-        )
+        skipped = [i for i in indices if _complete(outputs(i))]
+        done = set(skipped)
+        indices = [i for i in indices if i not in done]
     cleaned = 0
-    if not dry_run and files:
-        cleaned = remove_stale_temp_files(p for paths in files.values() for p in paths if p)
-    if options.manifest is not None:
-        _refuse_output(Path(options.manifest), files)
-    shown = {pos: ["-" if p is None else str(p) for p in paths] for pos, paths in files.items()}
+    shards = [*indices, *skipped]
+    mine = () if outputs is None else (p for i in shards for p in outputs(i) if p is not None)
+    if not dry_run:
+        cleaned = remove_stale_temp_files(mine)
+    if options.manifest is not None and outputs is not None:
+        _refuse_output(Path(options.manifest), outputs, total)
     return Scope(
-        total,
-        indices,
-        shard,
-        skipped,
-        cleaned,
-        replace(options, shard=shard),
-        names,
-        shown,
+        total, indices, shard, skipped, cleaned, replace(options, shard=shard), names, outputs
     )
 
 
-def _complete(path: Path | None) -> bool:
-    """An output that exists (written atomically: complete); standard output never does."""
-    return path is not None and os.path.isfile(path)
+def _complete(paths: Sequence[Path | None]) -> bool:
+    """Whether every output of an input exists (written atomically: complete); standard
+    output never does, and an input without outputs is never done."""
+    return bool(paths) and all(path is not None and os.path.isfile(path) for path in paths)
 
 
-def _refuse_output(manifest: Path, files: dict[int, list[Path | None]]) -> None:
+def _refuse_output(manifest: Path, outputs: Outputs, total: int) -> None:
     target = os.path.abspath(manifest)
-    for paths in files.values():
-        for path in paths:
-            if path is not None and os.path.abspath(path) == target:
+    for index in range(total):
+        for path in outputs(index):
+            if path is None or Path(path).name != manifest.name:
+                continue
+            if os.path.abspath(path) == target:
                 raise UsageError(f"`manifest` {manifest} is also an output of this run")

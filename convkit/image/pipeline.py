@@ -76,14 +76,20 @@ def run_images(
     refuse_overwriting([*writes, *raw_paths.values()], reads)
     options = batch or BatchOptions()
 
-    def files(index: int) -> list[Path | None]:
-        raws = [raw_paths[(index, what)] for what in whats if (index, what) in raw_paths]
-        return [*(targets[(index, what)].path for what in whats), *raws]
+    def files(index: int, targets=targets, raw_paths=raw_paths) -> list[Path | None]:
+        # The whole list's plan, bound here: the run below keeps only its own inputs'.
+        files = []
+        for what in whats:  # in the order of the dry run's plan
+            files.append(targets[(index, what)].path)
+            if (index, what) in raw_paths:
+                files.append(raw_paths[(index, what)])
+        return files
 
     scope = sources_scope(sources, options, files, dry_run=dry_run)
     if dry_run:
         return scope.planned(planned_report(sources, whats, targets, raw_paths))
     sources, targets, raw_paths = scope.pick(sources), scope.rekey(targets), scope.rekey(raw_paths)
+    options = scope.options
     create_folders = plan.out_dir is not None
     if options.on_cluster:
         check_for_cluster(sources, targets.values())
@@ -99,9 +105,9 @@ def run_images(
             }
         return Task(process_image, (source, outputs, transform, max_pixels, create_folders))
 
-    with scope.executor(name_input=lambda i: sources[i].display) as executor:
-        executor.run_tasks(task, scope.todo, outputs=lambda n: n)
-    return executor.report
+    with scope, options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
+        executor.run_tasks(task, outputs=lambda n: n)
+    return scope.finish(executor.report)
 
 
 def process_image(

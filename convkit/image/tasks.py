@@ -52,10 +52,10 @@ def describe_images(
         check_for_cluster(sources)
     scope = sources_scope(sources, options)  # a shard's part, a manifest
     picked = scope.pick(sources)
-    with scope.executor(name_input=lambda i: picked[i].display) as executor:
+    with scope, scope.options.executor(len(picked)) as executor:
         place = for_cluster if executor.remote else (lambda source: source)
-        executor.run_tasks(lambda i: Task(work, (place(picked[i]),)), scope.todo)
-    return executor.report
+        executor.run_tasks(lambda i: Task(work, (place(picked[i]),)))
+    return scope.finish(executor.report)
 
 
 def grayscale_images(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from convkit.defaults import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport, Executor
 from convkit.errors import ImageSizeError, UsageError
+from convkit.image.sources import sources_scope
 from convkit.nn.extractor import DEFAULT_BATCH_SIZE, FeatureExtractor
 from convkit.nn.inputs import Prepared
 from convkit.nn.render import Renderer
@@ -94,27 +95,30 @@ def extract_feature_maps(
         raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
     if extractor is not None and extractor.network is not network:
         raise UsageError("`extractor` runs another network")
-    targets = plan_targets(sources, network, plan, render)
+    targets = plan_targets(sources, network, plan, render)  # every input, every shard
     extractor = extractor or FeatureExtractor(network, verbose=verbose, max_memory=max_memory)
+    scope = sources_scope(sources, batch, _outputs_of(targets), dry_run=dry_run)
     if dry_run:
         if network.input_hw is not None:
             extractor.check_size(*network.input_hw)
-        return planned_report(sources, network, render, targets)
-    options = batch or BatchOptions()
+        return scope.planned(planned_report(sources, network, render, targets))
+    sources, targets, options = scope.pick(sources), scope.rekey(targets), scope.options
     if options.on_cluster:  # each image a task on the workers, each its own models
         from convkit.nn.worker import extract_on_cluster
 
-        return extract_on_cluster(
-            sources,
-            network,
-            targets,
-            render,
-            options,
-            max_pixels=max_pixels,
-            max_memory=max_memory,
-            on_model=on_model,
-            verbose=verbose,
-        )
+        with scope:
+            report = extract_on_cluster(
+                sources,
+                network,
+                targets,
+                render,
+                options,
+                max_pixels=max_pixels,
+                max_memory=max_memory,
+                on_model=on_model,
+                verbose=verbose,
+            )
+        return scope.finish(report)
     writer = MapWriter(sources, targets, Renderer(network, extractor, render))
 
     def read(index: int) -> Prepared:
@@ -122,9 +126,18 @@ def extract_feature_maps(
 
         return prepared(network, index, read_image(sources[index], max_pixels=max_pixels))
 
-    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
+    with scope, options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         _Pipeline(executor, extractor, writer, batch_size, on_model).run(read, len(sources))
-    return executor.report
+    return scope.finish(executor.report)
+
+
+def _outputs_of(targets: dict) -> Callable[[int], list]:
+    """The files each input writes, by its index: its pictures' and tensors' paths (``None``
+    for standard output), from the plan of :func:`~convkit.nn.writer.plan_targets`."""
+    files: dict[int, list] = {}
+    for (index, _), target in targets.items():
+        files.setdefault(index, []).append(getattr(target, "path", target))
+    return lambda index: files.get(index, [])
 
 
 class SizeGroups:

@@ -210,8 +210,12 @@ class Classifier:
         """The :class:`Prediction` of every source, in input order (``None`` where one
         failed), on the executor: images are read on ``options.jobs`` threads and go
         through the model ``batch`` at a time."""
+        from convkit.image.sources import sources_scope
+
+        scope = sources_scope(sources, options)  # a shard's part, a manifest
+        sources, options = scope.pick(sources), scope.options
         ready: list[tuple[int, np.ndarray]] = []
-        with (options or BatchOptions()).executor(len(sources)) as executor:
+        with scope, options.executor(len(sources)) as executor:
             read = executor.map(lambda i: self.prepare(sources[i]), range(len(sources)))
             for index, pixels in read:
                 ready.append((index, pixels))
@@ -219,7 +223,7 @@ class Classifier:
                     self._answer(executor, sources, ready)
                     ready = []
             self._answer(executor, sources, ready)
-        return executor.report
+        return scope.finish(executor.report)
 
     def _answer(self, executor, sources: Sequence[Source], ready) -> None:
         if not ready:
