@@ -39,33 +39,66 @@ def _activation_name(layer) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def class_scores(model) -> tuple[Any, str]:
-    """``(tensor, how)``: the model's class scores before its softmax (a symbolic tensor of
-    the model's graph), and how they were found, in words."""
-    output = model.outputs[0]
-    history = getattr(output, "_keras_history", None)
-    last = getattr(history, "operation", None)
+@dataclass(frozen=True)
+class _Graph:
+    """A model's symbolic graph: its inputs, and each layer's output and input tensor."""
+
+    inputs: Any
+    outputs: dict[str, Any]
+    inputs_of: dict[str, Any]
+    last: Any  # the layer that gives the model's output
+
+
+def model_graph(model) -> _Graph:
+    """The tensors of ``model``'s graph. A functional model's are its layers' own; a
+    Sequential model's layers are called again on a new input, once each, so that every
+    tensor belongs to one graph (a loaded Sequential model's layers may hold the nodes of
+    two, whose tensors no gradient connects)."""
+    from convkit.heavy import import_keras
+
+    keras = import_keras()
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    if type(model).__name__ != "Sequential":
+        outputs = {layer.name: layer.output for layer in layers}
+        inputs_of = {layer.name: layer.input for layer in layers}
+        history = getattr(model.outputs[0], "_keras_history", None)
+        return _Graph(model.inputs, outputs, inputs_of, getattr(history, "operation", None))
+    inputs = keras.Input(shape=tuple(model.inputs[0].shape)[1:], dtype=model.inputs[0].dtype)
+    x, outputs, inputs_of = inputs, {}, {}
+    for layer in layers:
+        inputs_of[layer.name] = x
+        x = layer(x)
+        outputs[layer.name] = x
+    return _Graph([inputs], outputs, inputs_of, layers[-1] if layers else None)
+
+
+def class_scores(graph: _Graph) -> tuple[Any, Any, str]:
+    """``(scores, output, how)``: the model's class scores before its softmax and its
+    output (symbolic tensors of ``graph``), and how the scores were found, in words."""
+    last = graph.last
     if last is None:
-        return output, "the model's output"
+        raise ModelError("the model has no layers: nothing gives its class scores")
+    output, taken = graph.outputs[last.name], graph.inputs_of[last.name]
     kind = type(last).__name__
     activation = _activation_name(last)
     if kind == "Softmax" or (kind == "Activation" and activation in _SQUASHING):
-        return last.input, f"the input of its {activation or 'softmax'} layer {last.name}"
+        return taken, output, f"the input of its {activation or 'softmax'} layer {last.name}"
     if activation in _SQUASHING:
         config = dict(last.get_config())
         config["activation"] = "linear"
         config["name"] = f"{last.name}_scores"
         try:
             linear = type(last).from_config(config)
-            scores = linear(last.input)
+            scores = linear(taken)
             linear.set_weights(last.get_weights())
         except (ValueError, TypeError, KeyError) as exc:
+            text = str(exc).strip()
             raise ModelError(
                 f"cannot take the class scores before the {activation} of layer {last.name} "
-                f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
+                f"({text.splitlines()[0] if text else type(exc).__name__})"
             ) from None
-        return scores, f"layer {last.name} without its {activation}"
-    return output, "the model's output (no softmax)"
+        return scores, output, f"layer {last.name} without its {activation}"
+    return output, output, "the model's output (no softmax)"
 
 
 @dataclass
@@ -125,9 +158,10 @@ def gradcam_model(model, layer) -> GradCam:
             f"{tuple(layer.output.shape)[1:]}: Grad-CAM needs a layer with spatial maps "
             "(height, width, channels), such as a convolution"
         )
-    scores, how = class_scores(model)
+    graph = model_graph(model)
+    scores, output, how = class_scores(graph)
     grad_model = keras.Model(
-        model.inputs, [layer.output, scores, model.outputs[0]], name=f"{model.name}_gradcam"
+        graph.inputs, [graph.outputs[layer.name], scores, output], name=f"{model.name}_gradcam"
     )
     return GradCam(grad_model, layer.name, (int(shape[0]), int(shape[1]), int(shape[2])), how)
 
