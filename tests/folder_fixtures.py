@@ -45,8 +45,12 @@ def draw(name: str, size: tuple[int, int], rng: np.random.Generator) -> np.ndarr
         cv2.rectangle(image, (cx - radius, cy - radius), (cx + radius, cy + radius), color, -1)
     else:
         thick = max(1, radius // 2)
-        cv2.rectangle(image, (cx - radius, cy - thick // 2), (cx + radius, cy + thick // 2), color, -1)
-        cv2.rectangle(image, (cx - thick // 2, cy - radius), (cx + thick // 2, cy + radius), color, -1)
+        cv2.rectangle(
+            image, (cx - radius, cy - thick // 2), (cx + radius, cy + thick // 2), color, -1
+        )
+        cv2.rectangle(
+            image, (cx - thick // 2, cy - radius), (cx + thick // 2, cy + radius), color, -1
+        )
     return image
 
 

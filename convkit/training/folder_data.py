@@ -118,7 +118,7 @@ def _class_note(labels: np.ndarray, names: list[str], config: TrainConfig) -> st
     low, high = int(counts.min()), int(counts.max())
     if low and high / low < UNEQUAL:
         return None
-    shown = ", ".join(f"{n} {c}" for n, c in zip(names, counts.tolist(), strict=True)[:8])
+    shown = ", ".join(f"{n} {c}" for n, c in list(zip(names, counts.tolist(), strict=True))[:8])
     advice = (
         "weighting each class by its share (`class_weight` balanced)"
         if config.class_weight == "balanced"
