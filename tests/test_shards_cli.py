@@ -435,3 +435,44 @@ def test_predict_shards_classify_what_one_run_classifies(
         dry = run_main(["predict", tiny_classifier, photos, "-r", "--dry-run", "--shard", f"{k}/3"])
         assert sorted(dry.text.split()) == sorted(records)
     assert union == reference
+
+
+@pytest.fixture(scope="module")
+def tiny_conv_classifier(tmp_path_factory):
+    """An 8x8x3 classifier with a convolution for Grad-CAM to look at (random weights)."""
+    import warnings
+
+    from convkit.heavy import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(2, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    path = tmp_path_factory.mktemp("conv-model") / "model.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.mark.keras
+def test_explain_shards_and_skip_existing(tiny_conv_classifier, photos, tmp_path, run_main):
+    args = ["explain", tiny_conv_classifier, photos, "-r", "-q"]
+    assert run_main([*args, "-d", tmp_path / "plain"]).exit_code == 0
+    reference = files_under(tmp_path / "plain")
+    assert len(reference) == COUNT
+    out = tmp_path / "out"
+    for k in (1, 2):  # both shards into one folder, as an array job would
+        result = run_main([*args, "-d", out, "--shard", f"{k}/2", "--manifest", tmp_path / "m"])
+        assert result.exit_code == 0, result
+    assert files_under(out) == reference
+    assert len(manifest_lines(tmp_path / "m")) == COUNT
+    (out / "img05_gradcam.png").unlink()
+    again = run_main([*args[:-1], "-d", out, "--skip-existing", "--json"])
+    assert again.exit_code == 0, again
+    assert [r["path"] for r in json.loads(again.text)] == [str(photos / "img05.png")]
+    assert "12 images, 1 file written, 11 skipped (their files exist)" in again.stderr
+    assert files_under(out) == reference

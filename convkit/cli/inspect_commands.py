@@ -16,7 +16,13 @@ from typing import Annotated
 import typer
 
 from convkit.cli import report
-from convkit.cli.common import batch_options, close_batch, collect_inputs, output_plan
+from convkit.cli.common import (
+    batch_options,
+    close_batch,
+    collect_inputs,
+    output_plan,
+    shard_count,
+)
 from convkit.cli.options import (
     DEFAULTS,
     DryRun,
@@ -26,6 +32,7 @@ from convkit.cli.options import (
     InPlace,
     Jobs,
     Json,
+    Manifest,
     MaxPixels,
     Name,
     OutDir,
@@ -33,6 +40,8 @@ from convkit.cli.options import (
     Quality,
     Quiet,
     Recursive,
+    Shard,
+    SkipExisting,
 )
 
 _MODEL_HELP = "A trained model: a .keras file, or a train-cifar/train results folder."
@@ -177,6 +186,9 @@ def explain(
     max_memory: MaxMemory = "4G",
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    shard: Shard = None,
+    skip_existing: SkipExisting = False,
+    manifest: Manifest = None,
     dry_run: DryRun = False,
     quiet: Quiet = False,
 ) -> None:
@@ -220,13 +232,29 @@ def explain(
             f"Grad-CAM on layer {gradcam.layer} ({h}x{w}x{k}{which}); "
             f"class scores: {gradcam.scores}"
         )
+
+    def options(tick=None):
+        return batch_options(
+            jobs,
+            fail_fast,
+            tick,
+            verb="explained",
+            per_image=True,
+            shard=shard,
+            skip_existing=skip_existing,
+            manifest=manifest,
+        )
+
     if dry_run:
-        result = explain_images(sources, classifier, gradcam, plan, explanation, dry_run=True)
+        result = explain_images(
+            sources, classifier, gradcam, plan, explanation, batch=options(), dry_run=True
+        )
         close_batch(result, sources, dry_run=True, quiet=quiet)
         return
-    with report.progress(len(sources), "images") as tick:
-        options = batch_options(jobs, fail_fast, tick, verb="explained", per_image=True)
-        result = explain_images(sources, classifier, gradcam, plan, explanation, batch=options)
+    with report.progress(shard_count(sources, shard), "images") as tick:
+        result = explain_images(
+            sources, classifier, gradcam, plan, explanation, batch=options(tick)
+        )
     _report(result, sources, json_out=json_out)
     close_batch(result, sources, dry_run=False, quiet=quiet)
 

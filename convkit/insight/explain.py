@@ -27,6 +27,7 @@ import numpy as np
 
 from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.errors import UsageError
+from convkit.image.sources import sources_scope
 
 if TYPE_CHECKING:
     from convkit.image.outputs import OutputPlan
@@ -148,12 +149,18 @@ def explain_images(
     fixed = explanation.check(classifier.class_names)
     whats = explanation.whats(len(classifier.class_names))
     targets, raws = plan_outputs(sources, plan, whats, explanation.raw, classifier.path)
+
+    def outputs_of(i: int, targets=targets, raws=raws) -> list[Path | None]:  # the whole list's
+        return [targets[(i, w)].path for w in whats] + [raws[(i, w)] for w in whats if raws]
+
+    scope = sources_scope(sources, batch, outputs_of, dry_run=dry_run)  # a shard, skip, manifest
     if dry_run:
         report: BatchReport[list[str]] = BatchReport(inputs=len(sources), results=[])
         for i in range(len(sources)):
             files = [targets[(i, w)].display for w in whats]
             report.results.append(files + [str(raws[(i, w)]) for w in whats if (i, w) in raws])
-        return report
+        return scope.planned(report)
+    sources, targets, raws = scope.pick(sources), scope.rekey(targets), scope.rekey(raws)
     if fixed is not None:
         choose: Callable[[np.ndarray], np.ndarray] = lambda p: np.full((len(p), 1), fixed)  # noqa: E731
     else:
@@ -166,8 +173,8 @@ def explain_images(
         image = read_image(sources[index], max_pixels=classifier.max_pixels)
         return image, classifier.prepare_array(image)
 
-    options = batch or BatchOptions()
-    with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
+    options = scope.options
+    with scope, options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         ready: list[tuple[int, np.ndarray, np.ndarray]] = []
         window = max(2 * executor.jobs, per_call)
         for index, (image, x) in executor.map(read, range(len(sources)), window=window):
@@ -178,7 +185,7 @@ def explain_images(
             executor.settle()
         if ready and not executor.stopped:
             _run_batch(executor, gradcam, choose, writer, ready)
-    return executor.report
+    return scope.finish(executor.report)
 
 
 def _run_batch(executor, gradcam: GradCam, choose, writer: _Writer, ready) -> None:
