@@ -363,8 +363,11 @@ def test_info_shard_json_lists_the_shards_inputs(photos, run_main):
 
 
 @pytest.mark.keras
-def test_conv_shards_write_what_one_run_writes(photos, tmp_path, run_main):
-    args = ["conv", photos, "-r", "-k", "sobel-x", "--activation", "relu", "-j", "2"]
+def test_conv_shards_write_what_one_run_writes(photos, tmp_path, run_main, cli_error):
+    # Random filters: every shard must draw the same ones, so a seed is required.
+    result = run_main(["conv", photos, "-d", tmp_path / "o", "--shard", "1/2", "--dry-run"])
+    cli_error(result, 2, r"--shard: the filters of conv are random.*give --seed")
+    args = ["conv", photos, "-r", "--filters", "2", "--seed", "7", "--activation", "relu"]
     assert run_main([*args, "-d", tmp_path / "plain"]).exit_code == 0
     union: dict[str, bytes] = {}
     for k in (1, 2):
@@ -378,7 +381,7 @@ def test_conv_shards_write_what_one_run_writes(photos, tmp_path, run_main):
         union.update(mine)
         for line in manifest_lines(manifest):
             assert line["status"] == "ok" and line["shard"] == f"{k}/2"
-            assert all(Path(p).is_file() for p in line["outputs"]) and len(line["outputs"]) == 4
+            assert all(Path(p).is_file() for p in line["outputs"]) and len(line["outputs"]) == 6
     assert union == files_under(tmp_path / "plain")
 
 

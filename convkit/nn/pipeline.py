@@ -98,6 +98,12 @@ def extract_feature_maps(
     targets = plan_targets(sources, network, plan, render)  # every input, every shard
     extractor = extractor or FeatureExtractor(network, verbose=verbose, max_memory=max_memory)
     scope = sources_scope(sources, batch, _outputs_of(targets), dry_run=dry_run)
+    random = random_layers(network)
+    if scope.shard is not None and network.seed is None and random:
+        raise UsageError(
+            f"`shard`: the filters of {', '.join(random)} are random, and each shard would draw "
+            "its own; give `seed` (any number, the same for every shard)"
+        )
     if dry_run:
         if network.input_hw is not None:
             extractor.check_size(*network.input_hw)
@@ -129,6 +135,23 @@ def extract_feature_maps(
     with scope, options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         _Pipeline(executor, extractor, writer, batch_size, on_model).run(read, len(sources))
     return scope.finish(executor.report)
+
+
+RANDOM_TYPES = ("Conv", "Dense", "Embedding")
+"""Layer types whose weights Keras draws at random (BatchNormalization's start fixed)."""
+
+
+def random_layers(network: Network) -> list[str]:
+    """The layers of ``network`` whose weights are Keras's random ones: none for a trained
+    model; the given ``weights`` set their one layer's."""
+    if network.model is not None:
+        return []
+    return [
+        layer.name
+        for layer in network.layers
+        if any(kind in layer.type for kind in RANDOM_TYPES)
+        and not (network.weights is not None and layer.name == network.weights_layer)
+    ]
 
 
 def _outputs_of(targets: dict) -> Callable[[int], list]:
