@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-HEAVY = ("cv2", "tensorflow", "keras", "tf_keras", "numpy", "dask")
+HEAVY = ("cv2", "tensorflow", "keras", "tf_keras", "numpy", "dask", "distributed")
 
 
 def imports_after(
@@ -135,6 +135,7 @@ def test_image_commands_never_import_tensorflow(tmp_path, sample_images, cli_env
     loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
     assert "cv2" in loaded  # the commands really ran
     assert not loaded & {"tensorflow", "keras", "tf_keras"}, loaded
+    assert not loaded & {"dask", "distributed"}, loaded  # only --scheduler imports Dask
     assert (tmp_path / "gray.png").is_file()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "chelsea_gaussian-5.png",
@@ -157,6 +158,19 @@ def test_refused_options_of_the_keras_and_training_commands_import_no_tensorflow
     ]
     loaded = imports_after(calls, cwd=tmp_path, env=cli_env())
     assert not loaded & {"tensorflow", "keras", "tf_keras"}, loaded
+    assert not loaded & {"dask", "distributed"}, loaded
+
+
+def test_only_a_scheduler_imports_dask(tmp_path, sample_images, cli_env):
+    """Dask is an optional extra: a run given a scheduler imports it (here to find nothing
+    listening), and no other does."""
+    image = sample_images / "camera.png"
+    calls = [
+        (["grayscale", image, "-o", "g.png", "--scheduler", "tcp://127.0.0.1:9"], (1,)),
+    ]
+    loaded = imports_after(calls, cwd=tmp_path, env=cli_env({"DASK_SCHEDULER_ADDRESS": ""}))
+    assert {"dask", "distributed"} <= loaded, loaded
+    assert not (tmp_path / "g.png").exists()
 
 
 def _ruff() -> str | None:

@@ -13,10 +13,11 @@ fail-fast, the progress events, the report); what this module adds:
 * **Bounded in flight.** At most :attr:`Session.window` tasks are submitted at once (a few
   per worker thread): a million inputs never mean a million futures.
 * **Dying workers.** A worker that dies (killed, out of memory) has its tasks rescheduled
-  by the scheduler on the others; a task that has killed more workers than the
+  by the scheduler on the others; a task that was running on more dying workers than the
   scheduler's ``distributed.scheduler.allowed-failures`` (default 3) comes back as
-  Dask's ``KilledWorker``, which ends that input as a :class:`~convkit.errors.ClusterError`
-  and the run goes on.
+  Dask's ``KilledWorker``. The executor then submits that input again, ``retries`` times
+  (an innocent task queued beside a deadly one dies with it), and then ends it as a
+  :class:`~convkit.errors.ClusterError`; the run goes on.
 * **Clear failures.** A scheduler that cannot be reached is one error within
   :attr:`Cluster.timeout` seconds; workers that cannot import convkit are said as such.
 
@@ -105,12 +106,10 @@ class Session:
             for name in ("distributed", "tornado"):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
         self._distributed = distributed
-        self._retries = max(0, cluster.retries)
+        self.retries = max(0, cluster.retries)
         self._token = uuid.uuid4().hex[:8]
         try:
-            self.client = distributed.Client(
-                address, timeout=cluster.timeout, set_as_default=False
-            )
+            self.client = distributed.Client(address, timeout=cluster.timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             reason = str(exc).split("\n")[0] or type(exc).__name__
             raise ClusterError(
@@ -140,7 +139,7 @@ class Session:
             *args,
             key=f"convkit-{name}-{self._token}-{index}",
             pure=False,
-            retries=self._retries,
+            retries=self.retries,
         )
         self._completed.add(future)
         return future
@@ -167,10 +166,12 @@ class Session:
             raise ClusterError("the task was cancelled by the cluster")
         exc = future.exception()
         if isinstance(exc, self._distributed.KilledWorker):
-            raise ClusterError(
-                f"the worker running it died {exc.allowed_failures + 1} times (killed, or out "
-                "of memory); the input was given up"
-            ) from None
+            error = ClusterError(
+                f"every worker that ran it died ({exc.allowed_failures + 1} in a row: killed, "
+                "or out of memory); the input was given up"
+            )
+            error.workers_died = True  # the executor may submit it again (``retries``)
+            raise error from None
         if isinstance(exc, ImportError) and "convkit" in str(exc):
             raise ClusterError(
                 f"the workers cannot import convkit ({exc}): install it on every worker, in "

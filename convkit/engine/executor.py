@@ -433,9 +433,11 @@ class Executor(Generic[T]):
             return self.report
         self._remote_outputs = outputs
         session, queue, running = self._session, iter(indices), self._remote
+        again: list[int] = []  # inputs whose workers died, to submit once more
+        tries: dict[int, int] = {}
         while True:
             while not self.stopped and len(running) < session.window:
-                index = next(queue, None)
+                index = again.pop() if again else next(queue, None)
                 if index is None:
                     break
                 item = task(index)
@@ -449,6 +451,13 @@ class Executor(Generic[T]):
                 try:
                     value = session.outcome(future)
                 except ConvkitError as exc:
+                    if (
+                        getattr(exc, "workers_died", False)
+                        and tries.get(index, 0) < session.retries
+                    ):
+                        tries[index] = tries.get(index, 0) + 1
+                        again.append(index)
+                        continue
                     self.fail(index, exc)
                     continue
                 if each is not None:
