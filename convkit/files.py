@@ -111,14 +111,14 @@ def stale_temp_files(targets) -> list[Path]:
     untouched for :data:`STALE_AFTER` seconds. Each folder is listed once."""
     import time
 
-    by_folder: dict[Path, set[str]] = {}
+    by_folder: dict[str, set[str]] = {}
     for target in targets:
-        target = Path(target)
-        by_folder.setdefault(target.parent, set()).add(temp_prefix(target.name))
+        folder, name = os.path.split(os.fspath(target))
+        by_folder.setdefault(folder, set()).add(temp_prefix(name))
     host, now, stale = _host(), time.time(), []
     for folder, prefixes in by_folder.items():
         try:
-            entries = list(os.scandir(folder))
+            entries = list(os.scandir(folder or "."))
         except OSError:
             continue  # not created yet, or not readable: nothing of ours to clean
         for entry in entries:
@@ -135,7 +135,7 @@ def stale_temp_files(targets) -> list[Path]:
                     continue
             except OSError:
                 continue
-            stale.append(folder / entry.name)
+            stale.append(Path(folder or ".") / entry.name)
     return stale
 
 

@@ -163,7 +163,8 @@ def batch_scope(
         raise UsageError("`skip_existing`: this batch writes no files, so there is nothing to find")
     skipped: list[int] = []
     if options.skip_existing:
-        skipped = [i for i in indices if _complete(outputs(i))]
+        complete = _Existing()
+        skipped = [i for i in indices if complete(outputs(i))]
         done = set(skipped)
         indices = [i for i in indices if i not in done]
     cleaned = 0
@@ -178,10 +179,28 @@ def batch_scope(
     )
 
 
-def _complete(paths: Sequence[Path | None]) -> bool:
-    """Whether every output of an input exists (written atomically: complete); standard
-    output never does, and an input without outputs is never done."""
-    return bool(paths) and all(path is not None and os.path.isfile(path) for path in paths)
+class _Existing:
+    """Whether every output of an input exists (written atomically: complete), from one
+    listing per folder rather than one ``stat`` per file (a million outputs in one folder:
+    one pass). Standard output never exists; an input without outputs is never done."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, frozenset[str]] = {}
+
+    def __call__(self, paths: Sequence[Path | None]) -> bool:
+        return bool(paths) and all(path is not None and self._exists(path) for path in paths)
+
+    def _exists(self, path: Path) -> bool:
+        folder, name = os.path.split(os.fspath(path))
+        files = self._folders.get(folder)
+        if files is None:
+            try:
+                with os.scandir(folder or ".") as entries:
+                    files = frozenset(e.name for e in entries if e.is_file())
+            except OSError:
+                files = frozenset()
+            self._folders[folder] = files
+        return name in files
 
 
 def _refuse_output(manifest: Path, outputs: Outputs, total: int) -> None:
