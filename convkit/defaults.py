@@ -36,3 +36,7 @@ STRATEGIES = ("auto", "mirrored", "default")
 """How training spreads over the devices of one host: ``mirrored`` (tf.distribute's
 MirroredStrategy over every GPU), ``default`` (one device), ``auto`` (mirrored when more
 than one GPU is visible)."""
+
+DEFAULT_MAX_FRAMES = 400
+"""``convkit animate`` draws at most this many frames (the first rows of the output, then a
+sample up to the last cell) unless told otherwise (``max_frames``)."""

@@ -71,6 +71,8 @@ class Axis:
     cells: tuple[int | None, ...]
     kinds: str
     windows: tuple[tuple[tuple[int, int], ...], ...]
+    crop: int = 0
+    """Transposed: the rows of the full output ((n − 1)·s + k_eff) cut before output 0."""
 
     @property
     def kernel_eff(self) -> int:
@@ -115,7 +117,7 @@ def _transpose_axis(n: int, k: int, s: int, d: int, out: int, crop: int) -> Axis
     windows = tuple(
         tuple((k - 1 - t, o + first + t * d - start) for t in range(k)) for o in range(out)
     )
-    return Axis(n, out, k, s, d, -start, end - (span - 1), cells, kinds, windows)
+    return Axis(n, out, k, s, d, -start, end - (span - 1), cells, kinds, windows, crop)
 
 
 @dataclass(frozen=True)
@@ -198,21 +200,37 @@ class Schedule:
             f'"kernel": [{self.rows.kernel}, {self.cols.kernel}], "steps": ['
         )
         yield head
-        col_parts = [self.cols.taps(c) for c in range(self.cols.out)]
+        # Each output cell's taps are a row's taps times a column's. Per output row, one
+        # str.format template per pattern of padding columns, with everything but the
+        # column numbers written in: one format call per cell, not one per tap.
+        cols = [self.cols.taps(c) for c in range(self.cols.out)]
         for r in range(self.rows.out):
             row_taps = self.rows.taps(r)
+            templates: dict[tuple[int | None, ...], str] = {}
             lines = []
-            for c, parts in enumerate(col_parts):
-                taps = ", ".join(
-                    f'{{"kernel": [{i}, {j}], "input": [{ir}, {ic}]}}'
-                    if ir is not None and ic is not None
-                    else f'{{"kernel": [{i}, {j}], "input": null}}'
-                    for i, ir in row_taps
-                    for j, ic in parts
-                )
-                lines.append(f'{{"output": [{r}, {c}], "taps": [{taps}]}}')
+            for c, col_taps in enumerate(cols):
+                key = tuple(None if ic is None else j for j, ic in col_taps)
+                template = templates.get(key)
+                if template is None:
+                    template = templates[key] = _cell_template(r, row_taps, col_taps)
+                lines.append(template.format(c, *(ic for _, ic in col_taps)))
             yield ("\n" if r == 0 else ",\n") + ",\n".join(lines)
         yield "\n]}"
+
+
+def _cell_template(
+    r: int, row_taps: list[tuple[int, int | None]], col_taps: list[tuple[int, int | None]]
+) -> str:
+    """The JSON of output ``(r, c)``'s step as a ``str.format`` template: ``{0}`` is the
+    column ``c``, ``{1}``, ``{2}``... the input columns of the window's columns."""
+    taps = ", ".join(
+        f'{{{{"kernel": [{i}, {j}], "input": null}}}}'
+        if ir is None or ic is None
+        else f'{{{{"kernel": [{i}, {j}], "input": [{ir}, {{{slot}}}]}}}}'
+        for i, ir in row_taps
+        for slot, (j, ic) in enumerate(col_taps, 1)
+    )
+    return f'{{{{"output": [{r}, {{0}}], "taps": [{taps}]}}}}'
 
 
 def layer_schedule(

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("keras_commands", "pool"),
     "run": ("keras_commands", "run"),
     "shape-calc": ("shape_calc", "shape_calc"),
+    "animate": ("animate", "animate"),
     "layers": ("layers", "layers"),
     "train-cifar": ("train_commands", "train_cifar"),
     "predict": ("train_commands", "predict"),
@@ -48,6 +49,7 @@ PARAMETER_ALIASES: dict[str, dict[str, str]] = {
     "grayscale": {"size": "resize"},
     "run": {"outputs": "layers"},
     "train-cifar": {"learning_rate": "lr"},
+    "animate": {"json": "json_"},
     "train": {"learning_rate": "lr", "color": "gray", "dataset": "data"},
 }
 
