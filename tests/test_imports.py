@@ -226,3 +226,29 @@ def test_ruff_bans_module_level_heavy_imports(tmp_path):
     assert proc.stdout.count("TID253") == 3, proc.stdout
     for name in ("cv2", "tensorflow", "keras"):
         assert name in proc.stdout
+
+
+def test_animate_imports_opencv_only_for_a_photo_and_never_tensorflow(
+    tmp_path, sample_images, cli_env
+):
+    """``animate --json`` imports nothing heavy; drawing imports NumPy and Pillow, OpenCV
+    only when ``--image`` reads a photo, TensorFlow never."""
+    json_only = [(["animate", "-i", "64", "--kernel-size", "3", "-p", "same", "--json"], (0,))]
+    assert imports_after(json_only, cwd=tmp_path, env=cli_env()) == set()
+    drawn = [
+        (["animate", "-i", "5", "--kernel-size", "3", "-p", "1", "-o", "a.gif"], (0,)),
+        (["animate", "-i", "4", "-k", "sobel-x", "--numbers", "--frames-dir", "f"], (0,)),
+        (["animate", "-i", "40", "--kernel-size", "3", "-o", "b.gif"], (2,)),
+    ]
+    loaded = imports_after(drawn, cwd=tmp_path, env=cli_env())
+    assert not loaded & {"cv2", "tensorflow", "keras", "tf_keras"}, loaded
+    assert (tmp_path / "a.gif").is_file() and (tmp_path / "f").is_dir()
+    photo = [
+        (
+            ["animate", "-i", "4", "--kernel-size", "3", "--image"]
+            + [str(sample_images / "camera.png"), "-o", "c.gif"],
+            (0,),
+        )
+    ]
+    loaded = imports_after(photo, cwd=tmp_path, env=cli_env())
+    assert "cv2" in loaded and not loaded & {"tensorflow", "keras", "tf_keras"}, loaded
