@@ -33,13 +33,16 @@ from typing import Any
 import numpy as np
 
 from convkit.defaults import DEFAULT_MAX_PIXELS
-from convkit.errors import DataError
+from convkit.errors import ConvkitError, DataError
 from convkit.image.sources import IMAGE_SUFFIXES, Source, file_kind
 
 PARTS = ("train", "val", "test")
 """The sub-folders of the split layout, in the order they are shown."""
 FLAT = "images"
 """The one part of the flat layout."""
+_CHUNK = 32
+"""Files one task of the scan reads: a small image decodes in tens of microseconds, less
+than handing a task to a thread costs."""
 _LAYOUT_HELP = (
     "put each class's images into a sub-folder named after the class (DATA/cats/, "
     "DATA/dogs/), or into DATA/train/CLASS/ and DATA/test/CLASS/"
@@ -88,18 +91,25 @@ def _class_folders(folder: Path) -> list[Path]:
 
 def _images_in(folder: Path) -> tuple[list[Path], int]:
     """The image files under ``folder`` (sub-folders too, hidden ones left out), sorted, and
-    how many other files there were."""
+    how many other files there were. Only regular files (a pipe would block a read)."""
     found, skipped = [], 0
-    for here, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            path = Path(here) / name
-            if path.suffix.lower() in IMAGE_SUFFIXES and file_kind(path)[0] == "file":
-                found.append(path)
-            else:
-                skipped += 1
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(
+            f"cannot list the folder ({exc.strerror or exc})", path=str(folder)
+        ) from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            more, other = _images_in(Path(entry.path))
+            found.extend(more)
+            skipped += other
+        elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+            found.append(Path(entry.path))
+        else:
+            skipped += 1
     return found, skipped
 
 
@@ -187,7 +197,7 @@ class ScannedImage:
 
     height: int
     width: int
-    gray: bool  # one channel, or three equal ones
+    gray: bool | None  # one channel, or three equal ones; None: not looked at
     bits: int  # 8 or 16
     alpha: bool
     pixels: np.ndarray | None = None
@@ -235,11 +245,25 @@ def is_gray(image: np.ndarray) -> bool:
 
 
 class _Keeper:
-    """Keeps decoded images while they fit a byte budget (shared by the scan's threads)."""
+    """Keeps decoded images while they fit a byte budget, and knows whether a colour image
+    was seen (shared by the scan's threads)."""
 
     def __init__(self, budget: int) -> None:
         self.left = budget
         self.lock = threading.Lock()
+        self.colour_seen = False
+
+    def gray(self, image: np.ndarray) -> bool | None:
+        """Whether ``image`` is gray; None once a colour image was seen (the answer to
+        "is every image gray?" is known then)."""
+        if image.ndim == 2:
+            return True
+        if self.colour_seen:
+            return None
+        gray = is_gray(image)
+        if not gray:
+            self.colour_seen = True
+        return gray
 
     def take(self, nbytes: int) -> bool:
         with self.lock:
@@ -267,22 +291,36 @@ def scan_folder(
     prep = check_preparation(preparation) if preparation is not None else None
     keeper = _Keeper(keep_bytes)
 
-    def work(index: int) -> ScannedImage:
+    def one(index: int) -> ScannedImage:
         image = read_image(layout.files[index].source, max_pixels=max_pixels)
         alpha = image.ndim == 3 and image.shape[2] == 4
         found = ScannedImage(
-            image.shape[0], image.shape[1], is_gray(image), image.dtype.itemsize * 8, alpha
+            image.shape[0], image.shape[1], keeper.gray(image), image.dtype.itemsize * 8, alpha
         )
         pixels = prepare_pixels(image, prep) if prep is not None else image
         if keeper.take(pixels.nbytes):
             found.pixels, found.prepared = pixels, prep is not None
         return found
 
+    n = len(layout.files)
+    chunks = [range(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+    images: list[ScannedImage | None] = [None] * n
+    bad: list[tuple[str, str]] = []
+
+    def work(chunk: int) -> list:
+        done = []
+        for index in chunks[chunk]:
+            try:
+                done.append((index, one(index), None))
+            except ConvkitError as exc:
+                done.append((index, None, exc))
+        return done
+
     options = BatchOptions(jobs=jobs, on_done=on_done)
-    with options.executor(len(layout.files)) as executor:
-        executor.run(work, ordered=True)
-    report = executor.report
-    bad = [
-        (layout.files[i].source.display, exc.message) for i, exc in sorted(report.failures.items())
-    ]
-    return FolderScan(layout, list(report.results), bad)
+    with options.executor(len(chunks)) as executor:
+        for _, done in executor.map(work, range(len(chunks))):
+            for index, found, exc in done:
+                images[index] = found
+                if exc is not None:
+                    bad.append((layout.files[index].source.display, exc.message))
+    return FolderScan(layout, images, bad)
