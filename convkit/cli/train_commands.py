@@ -30,6 +30,7 @@ from convkit.cli.options import (
     Quiet,
     Recursive,
     Shard,
+    Strategy,
 )
 from convkit.cli.train_events import ConsoleEvents
 from convkit.errors import UsageError
@@ -206,6 +207,7 @@ def train_cifar(
             rich_help_panel=_DATA,
         ),
     ] = True,
+    strategy: Strategy = "auto",
     max_memory: Annotated[
         str,
         typer.Option(
@@ -264,6 +266,7 @@ def train_cifar(
         limit=limit,
         seed=seed,
         restore_best=restore_best,
+        strategy=strategy,
     )
     events = ConsoleEvents(quiet=quiet)
     try:
@@ -349,9 +352,15 @@ def _print_summary(result: TrainResult) -> None:
         epochs += f", then stopped in epoch {p['epoch']} after {p['images']:,} images"
     elif m.get("interrupted"):
         epochs += ", stopped by Ctrl-C"
+    batch = f"batch size {m['batch_size']}"
+    if m.get("replicas", 1) > 1:
+        batch = (
+            f"global batch {m['global_batch_size']} = {m['batch_size']} per replica x "
+            f"{m['replicas']} replicas ({m['strategy']})"
+        )
     table.add_row(
         "epochs",
-        epochs + f" (batch size {m['batch_size']}, learning rate {m['learning_rate']:g}"
+        epochs + f" ({batch}, learning rate {m['learning_rate']:g}"
         f"{', augmented' if m['augment'] else ''}, seed {m['seed']})",
     )
     final = m.get("final")
@@ -434,8 +443,11 @@ def predict(
     """Classify images with a trained model and show the likeliest classes.
 
     The model is loaded in Keras's safe mode (no arbitrary code), after its file is checked
-    (sizes, names, the weights it declares). Each image is prepared as training saw CIFAR:
-    RGB, resized to the model's input with area interpolation.
+    (sizes, names, the weights it declares). A model convkit trained carries its class names
+    and its input preparation (size, gray or colour, padding, scaling): each image is
+    prepared exactly as in training. Any other Keras model: RGB (or gray for a 1-channel
+    input), resized to its input with area interpolation, names from --labels, labels.txt
+    beside it, or CIFAR-10's.
 
     `--json` prints a list with one record per input, in input order ({"path",
     "predictions"}, a failed input as {"path", "error"}); `--jsonl` prints the same records
@@ -517,6 +529,11 @@ def _print_dry_run(classifier, sources, *, quiet: bool) -> None:
             f"({shape.height}x{shape.width}x{shape.channels} input, {shape.classes} classes); "
             "nothing was read"
         )
+        names = classifier.class_names
+        shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")
+        origin = "the model file's" if classifier.metadata is not None else "the"
+        report.note(f"{origin} classes: {shown}")
+        report.note(f"each image prepared as: {classifier.describe_preparation()}")
     report.emit("\n".join(source.display for source in sources))
 
 

@@ -21,6 +21,7 @@ from convkit.training.models import build_classifier, compile_model, config_laye
 from convkit.training.pipeline import eval_dataset, steps_for, train_dataset
 from convkit.training.records import BatchProgress, EpochRecord
 from convkit.training.runfolder import RunState
+from convkit.training.strategy import Placement, choose_strategy
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Start:
     seed: int
     first_epoch: int  # 0-based: the epochs already trained
     history: list[EpochRecord] = field(default_factory=list)
+    placement: Placement = field(default_factory=lambda: Placement("default", "default"))
+    batch_size: int = 0  # the global batch: the setting's per-replica batch x replicas
 
 
 def choose_seed(seed: int | None) -> int:
@@ -46,7 +49,25 @@ def start_run(
     resume_state: RunState | None,
     events: TrainingEvents,
 ) -> Start:
-    """The model to train (compiled) and where training starts."""
+    """The model to train (compiled) and where training starts, built (or loaded) under
+    the run's strategy (:mod:`convkit.training.strategy`)."""
+    placement = choose_strategy(getattr(config, "strategy", "auto"))
+    if placement.name == "mirrored":
+        events.note(placement.describe(config.batch_size))
+    with placement.scope():
+        start = _start_in_scope(config, data, out, resume_state, events)
+    start.placement = placement
+    start.batch_size = placement.global_batch(config.batch_size)
+    return start
+
+
+def _start_in_scope(
+    config: TrainConfig,
+    data: TrainingData,
+    out: Path,
+    resume_state: RunState | None,
+    events: TrainingEvents,
+) -> Start:
     from convkit.nn.models import set_seed
 
     if resume_state is None:
@@ -137,8 +158,9 @@ def fit(
     ``on_epoch_completed(done, records)`` runs after each complete epoch (``done`` is
     1-based, ``records`` this session's epochs so far): the place to checkpoint.
     """
-    steps = steps_for(len(split.x_train), config.batch_size)
-    clock = _EpochClock(config.epochs, steps, config.batch_size, len(split.x_train))
+    batch_size = start.batch_size or config.batch_size  # global: per replica x replicas
+    steps = steps_for(len(split.x_train), batch_size)
+    clock = _EpochClock(config.epochs, steps, batch_size, len(split.x_train))
     records: list[EpochRecord] = []
     callback = _keras_callback(events, stop, clock, records, on_epoch_completed)
     t0 = time.perf_counter()
@@ -147,18 +169,17 @@ def fit(
             train_dataset(
                 split.x_train,
                 split.y_train,
-                batch_size=config.batch_size,
+                batch_size=batch_size,
                 seed=start.seed,
                 first_epoch=start.first_epoch,
                 epochs=config.epochs,
                 augment=config.augment,
+                weights=split.class_weights,
             ),
             epochs=config.epochs,
             initial_epoch=start.first_epoch,
             steps_per_epoch=steps,
-            validation_data=eval_dataset(
-                split.x_val, split.y_val, batch_size=max(config.batch_size, 256)
-            ),
+            validation_data=eval_dataset(split.x_val, split.y_val, batch_size=max(batch_size, 256)),
             callbacks=[callback],
             shuffle=False,  # the pipeline shuffles, repeatably
             verbose=0,

@@ -24,11 +24,9 @@ The ``"convkit"`` object (:data:`FORMAT` 1)::
 ``pixels`` says what the model takes: ``0..255`` when it starts with a ``Rescaling`` layer
 (every model convkit trains), ``0..1`` otherwise.
 
-How an image is prepared (:func:`fit_image`, shared by training on a folder and by
-``predict``): the model's channels from :func:`convkit.nn.inputs.model_input` (OpenCV's gray
-weights, or RGB with alpha dropped and gray repeated), in 8-bit units (16-bit divided by
-257), resized with the interpolation to the size (or, with ``keep_aspect``, to fit inside it,
-then centred on black), rounded to uint8.
+How an image is prepared, from the ``preparation`` (without ``pixels``):
+:func:`convkit.training.preparation.prepare_pixels`, the one function that training on a
+folder and ``predict`` share.
 
 Reading it back (:func:`read_metadata`) trusts nothing: the member's size is checked before
 it is read, and every field's type and range; a damaged or hostile entry is one
@@ -47,8 +45,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from convkit.defaults import INTERPOLATIONS
 from convkit.errors import ModelError
@@ -293,40 +289,3 @@ def parse_metadata(entry: Any, path: Path) -> ModelMetadata:
 def _shown(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-# --------------------------------------------------------------------------- preparing
-
-
-def fit_image(image: np.ndarray, preparation: Preparation | dict[str, Any]) -> np.ndarray:
-    """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8- or
-    16-bit) prepared as ``preparation`` says: uint8 ``(H, W, 1 | 3)``, RGB order for colour
-    (see the module). Training on a folder and ``predict`` both prepare through here, so
-    they agree pixel for pixel."""
-    from convkit.image.ops import resize
-    from convkit.nn.inputs import eight_bit_scale, model_input
-
-    if isinstance(preparation, dict):
-        height, width = (int(v) for v in preparation["image_size"])
-        channels = 1 if preparation.get("color") == "gray" else 3
-        keep_aspect = bool(preparation.get("keep_aspect", False))
-        interpolation = str(preparation.get("interpolation", "area"))
-    else:
-        height, width, channels = preparation.height, preparation.width, preparation.channels
-        keep_aspect, interpolation = preparation.keep_aspect, preparation.interpolation
-    pixels = model_input(image, channels)
-    if image.dtype != np.uint8:
-        pixels *= eight_bit_scale(image.dtype)
-    if pixels.shape[:2] != (height, width):
-        resized = resize(
-            pixels, width, height, interpolation=interpolation, keep_aspect=keep_aspect
-        )
-        pixels = resized.reshape(resized.shape[0], resized.shape[1], channels)
-    fitted = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    fh, fw = fitted.shape[:2]
-    if (fh, fw) == (height, width):
-        return fitted
-    canvas = np.zeros((height, width, channels), np.uint8)
-    top, left = (height - fh) // 2, (width - fw) // 2
-    canvas[top : top + fh, left : left + fw] = fitted
-    return canvas

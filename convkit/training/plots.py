@@ -167,15 +167,16 @@ def confusion_png(confusion: np.ndarray, class_names: Sequence[str], *, title: s
     ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     label_size = 10 if k <= 12 else 8 if k <= 30 else 5
+    names = [short_name(n, 28) for n in class_names]
     ax.set_xticks(
         range(k),
-        labels=class_names,
+        labels=names,
         rotation=45 if k <= 30 else 90,
         ha="right",
         rotation_mode="anchor",
         fontsize=label_size,
     )
-    ax.set_yticks(range(k), labels=class_names, fontsize=label_size)
+    ax.set_yticks(range(k), labels=names, fontsize=label_size)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     if k <= 30:
@@ -202,6 +203,11 @@ def confusion_png(confusion: np.ndarray, class_names: Sequence[str], *, title: s
     heading = f"Confusion matrix: {total:,} test images, accuracy {accuracy:.1%}"
     ax.set_title(f"{title}\n{heading}" if title else heading)
     return _png(fig)
+
+
+def short_name(name: str, limit: int = 18) -> str:
+    """A class name short enough for a grid cell's title (an ellipsis for the rest)."""
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
 
 
 def prediction_grid_png(
@@ -231,10 +237,14 @@ def prediction_grid_png(
         true, pred = int(labels[index]), int(predicted[index])
         ok = true == pred
         right += ok
-        ax.imshow(images[index], interpolation="bicubic")
-        text = f"{class_names[pred]} {probs[index, pred]:.0%}"
+        picture = np.asarray(images[index])
+        if picture.ndim == 3 and picture.shape[2] == 1:  # a gray model's images
+            ax.imshow(picture[:, :, 0], cmap="gray", vmin=0, vmax=255, interpolation="bicubic")
+        else:
+            ax.imshow(picture, interpolation="bicubic")
+        text = f"{short_name(class_names[pred])} {probs[index, pred]:.0%}"
         if not ok:
-            text += f"\n(true: {class_names[true]})"
+            text += f"\n(true: {short_name(class_names[true])})"
         ax.set_title(text, fontsize=8, color=_GREEN if ok else _RED)
         for spine in ax.spines.values():
             spine.set_edgecolor(_GREEN if ok else _RED)
@@ -244,11 +254,13 @@ def prediction_grid_png(
     for ax in axes[count:]:
         ax.axis("off")
     shown_wrong = count - right
-    fig.suptitle(
+    heading = (
         f"{wrong_total:,} of {n:,} test images wrong. Shown: the {shown_wrong} most confident "
-        f"mistakes (red, with the true class) and {right} right (green)",
-        fontsize=11,
+        f"mistakes (red, predicted and true class) and {right} right (green)"
     )
+    if wrong_total == 0:
+        heading = f"All {n:,} test images right. Shown: {right} (green: the predicted class)"
+    fig.suptitle(heading, fontsize=11)
     return _png(fig, dpi=85)
 
 

@@ -10,16 +10,22 @@
   images held and put through the model at once are as many as the budget allows.
 * It must be an image classifier: one input ``(H, W, C)`` with C = 1 or 3, one output of
   ``K`` class scores.
-* Each image is prepared the way training saw CIFAR: 8-bit RGB (16-bit is scaled down, alpha
-  dropped, gray repeated to three channels, or colour turned to gray with OpenCV's weights
-  for a 1-channel model: :func:`convkit.nn.inputs.model_input`), resized to the model's
-  input with area interpolation (the whole image, aspect ratio not kept, as CIFAR's
-  pictures were made), float32. Pixel values stay 0..255 when the model
-  starts with a ``Rescaling`` layer (every ``train-cifar`` model does); other models get
-  0..1, the usual Keras convention.
-* Class names come from ``labels``, else ``labels.txt`` (or ``metrics.json``) beside the
-  model, else CIFAR-10's names for a 10-class model, else ``class N``
-  (:func:`convkit.training.labels.class_names_for`).
+* A model that convkit trained carries its class names and how its images were prepared
+  inside its own file (:mod:`convkit.training.metadata`): each image is prepared exactly as
+  training prepared its images (size, gray or colour, stretched or padded to keep the
+  aspect, the interpolation: :func:`convkit.training.preparation.prepare_pixels`), then
+  scaled as the model takes it. The metadata must agree with the model (input size,
+  channels, number of classes), or the model is refused.
+* Any other model is prepared the way training saw CIFAR: 8-bit RGB (16-bit is scaled down,
+  alpha dropped, gray repeated to three channels, or colour turned to gray with OpenCV's
+  weights for a 1-channel model: :func:`convkit.nn.inputs.model_input`), resized to the
+  model's input with area interpolation (the whole image, aspect ratio not kept, as CIFAR's
+  pictures were made), float32. Pixel values stay 0..255 when the model starts with a
+  ``Rescaling`` layer (every ``train-cifar`` model does); other models get 0..1, the usual
+  Keras convention.
+* Class names come from ``labels``, else the model file's own, else ``labels.txt`` (or
+  ``metrics.json``) beside the model, else CIFAR-10's names for a 10-class model, else
+  ``class N`` (:func:`convkit.training.labels.class_names_for`).
 * Many images: :func:`open_classifier` once, then :meth:`Classifier.classify` reads them in
   parallel on the executor (:mod:`convkit.engine.executor`) and puts them through the model
   in batches; one result per image, in input order, and a failed image never stops the
@@ -40,6 +46,7 @@ from convkit.defaults import DEFAULT_MAX_MEMORY, DEFAULT_MAX_PIXELS
 from convkit.engine.executor import BatchOptions, BatchReport
 from convkit.errors import ModelError, UsageError
 from convkit.training.labels import class_names_for
+from convkit.training.metadata import ModelMetadata, read_metadata
 from convkit.training.modelfile import (
     load_model,
     resolve_model_path,
@@ -127,14 +134,22 @@ def plan_batches(model, shape: ModelShape, max_memory: int, *, name: str) -> tup
     return max(1, min(256, max_memory // 2 // image)), max(1, min(64, max_memory // 2 // per_image))
 
 
-def prepare_image(image: np.ndarray, shape: ModelShape) -> np.ndarray:
+def prepare_image(
+    image: np.ndarray, shape: ModelShape, preparation: dict[str, Any] | None = None
+) -> np.ndarray:
     """An image as :func:`convkit.image.codec.read_image` gives it (gray/BGR/BGRA, 8/16-bit)
-    to the float32 ``(H, W, C)`` array the model takes: the model's input
-    (:func:`convkit.nn.inputs.model_input`) in 8-bit units, resized with area interpolation,
-    times the model's scale."""
+    to the float32 ``(H, W, C)`` array the model takes, times the model's scale. With the
+    ``preparation`` the model was trained with: exactly as training prepared its images
+    (:func:`convkit.training.preparation.prepare_pixels`); without: the model's input
+    (:func:`convkit.nn.inputs.model_input`) in 8-bit units, resized with area
+    interpolation."""
     from convkit.heavy import import_cv2
     from convkit.nn.inputs import eight_bit_scale, model_input
 
+    if preparation is not None:
+        from convkit.training.preparation import prepare_pixels
+
+        return prepare_pixels(image, preparation).astype(np.float32) * np.float32(shape.scale)
     pixels = model_input(image, shape.channels)
     pixels *= eight_bit_scale(image.dtype)
     if pixels.shape[:2] != (shape.height, shape.width):
@@ -197,12 +212,36 @@ class Classifier:
     max_pixels: int = DEFAULT_MAX_PIXELS
     held: int = 256  # prepared images held for one call of the model
     per_call: int = 64  # images the model takes at once
+    metadata: ModelMetadata | None = None  # what the model file says of itself
+
+    @property
+    def preparation(self) -> dict[str, Any] | None:
+        """How the model's training images were prepared (``None``: a model that does not
+        say; then CIFAR's way, :func:`prepare_image`)."""
+        return self.metadata.preparation.to_json() if self.metadata is not None else None
+
+    def describe_preparation(self) -> str:
+        """One line for people: how each image is prepared for this model."""
+        if self.metadata is not None:
+            return self.metadata.preparation.describe()
+        shape = self.shape
+        color = "gray" if shape.channels == 1 else "rgb"
+        pixels = "0..255" if shape.scale == 1.0 else "0..1"
+        return (
+            f"{shape.height}x{shape.width} {color}, stretched, area interpolation, "
+            f"pixels {pixels} (the model does not say how it was trained: CIFAR's way)"
+        )
 
     def prepare(self, source: Source) -> np.ndarray:
         """Read one image and prepare it for the model."""
         from convkit.image.codec import read_image
 
-        return prepare_image(read_image(source, max_pixels=self.max_pixels), self.shape)
+        image = read_image(source, max_pixels=self.max_pixels)
+        return self.prepare_array(image)
+
+    def prepare_array(self, image: np.ndarray) -> np.ndarray:
+        """A decoded image (gray/BGR/BGRA, 8/16-bit) prepared for the model."""
+        return prepare_image(image, self.shape, self.preparation)
 
     def classify(
         self, sources: Sequence[Source], options: BatchOptions | None = None, *, batch: int = 256
@@ -254,8 +293,49 @@ def open_classifier(
     path = resolve_model_path(model)
     keras_model = load_model(path, max_memory=max_memory)
     shape = inspect_model(keras_model, name=str(path))
+    metadata = read_metadata(path)
+    if metadata is not None:
+        shape = agree(metadata, shape, name=str(path))
     held, per_call = plan_batches(keras_model, shape, max_memory, name=str(path))
-    names, note = class_names_for(path, shape.classes, labels)
+    if metadata is not None and labels is None:
+        names, note = list(metadata.class_names), None
+    else:
+        names, note = class_names_for(path, shape.classes, labels)
     return Classifier(
-        keras_model, path, shape, names, note, top_k, max_pixels, held=held, per_call=per_call
+        keras_model,
+        path,
+        shape,
+        names,
+        note,
+        top_k,
+        max_pixels,
+        held=held,
+        per_call=per_call,
+        metadata=metadata,
     )
+
+
+def agree(metadata: ModelMetadata, shape: ModelShape, *, name: str) -> ModelShape:
+    """``shape`` with the scale the metadata names, once the metadata is held against the
+    model itself: the same input size, channels and number of classes."""
+    prep = metadata.preparation
+    problems = []
+    if (prep.height, prep.width) != (shape.height, shape.width):
+        problems.append(
+            f"images of {prep.height}x{prep.width}, but the model takes "
+            f"{shape.height}x{shape.width}"
+        )
+    if prep.channels != shape.channels:
+        problems.append(
+            f"{prep.color} images, but the model takes {shape.channels} channel"
+            f"{'s' if shape.channels != 1 else ''}"
+        )
+    if len(metadata.class_names) != shape.classes:
+        problems.append(
+            f"{len(metadata.class_names)} class names, but the model gives {shape.classes} scores"
+        )
+    if problems:
+        raise ModelError(
+            f"its convkit metadata does not match the model: it says {problems[0]}", path=name
+        )
+    return ModelShape(shape.height, shape.width, shape.channels, shape.classes, prep.scale)

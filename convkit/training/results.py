@@ -234,6 +234,8 @@ def metrics_json(run: Finished) -> dict[str, Any]:
         "train_images": int(len(run.split.x_train)),
         "val_images": int(len(run.split.x_val)),
         "batch_size": config.batch_size,
+        **start.placement.to_json(config.batch_size),
+        "preparation": dict(getattr(data, "preparation", None) or {}),
         "learning_rate": config.learning_rate,
         "optimizer": "adam",
         "augment": config.augment,

@@ -195,14 +195,15 @@ def load_run(resume: Path) -> RunState:
 def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
     """The settings of the run of ``state``, continued with ``settings``.
 
-    Only ``epochs`` (the new total) may change: any other setting given with a different
-    value is an error, since a resumed run continues the same training, it does not start a
-    different one. A run that trained all its epochs but never wrote its results (no final
-    model) may be resumed with nothing left to train: it is evaluated and its results written.
+    Only ``epochs`` (the new total) and ``strategy`` (the devices of the machine it resumes
+    on) may change: any other setting given with a different value is an error, since a
+    resumed run continues the same training, it does not start a different one. A run that
+    trained all its epochs but never wrote its results (no final model) may be resumed with
+    nothing left to train: it is evaluated and its results written.
     """
     saved, done = state.config, state.epochs_completed
     for key, value in settings.given().items():
-        if key == "epochs":
+        if key in ("epochs", "strategy"):
             continue
         before = getattr(saved, key)
         if key == "model" and saved.spec is None:
@@ -214,6 +215,8 @@ def resume_config(state: RunState, settings: TrainSettings) -> TrainConfig:
                 "with `out`)"
             )
     epochs = saved.epochs if settings.epochs is None else int(settings.epochs)
+    if getattr(settings, "strategy", None) is not None:
+        saved = replace(saved, strategy=settings.strategy)
     if epochs == done and state.checkpoint != MODEL:
         # Trained to the end but never finished (killed while evaluating or writing):
         # nothing left to train, the run evaluates its last checkpoint and writes results.

@@ -123,8 +123,8 @@ def _announce(events, config, start, split, data) -> None:
             params=int(start.model.count_params()),
             first_epoch=start.first_epoch,
             epochs=config.epochs,
-            steps_per_epoch=steps_for(len(split.x_train), config.batch_size),
-            batch_size=config.batch_size,
+            steps_per_epoch=steps_for(len(split.x_train), start.batch_size or config.batch_size),
+            batch_size=start.batch_size or config.batch_size,  # global: x replicas
             train_images=len(split.x_train),
             val_images=len(split.x_val),
             test_images=len(data.x_test),
