@@ -117,6 +117,7 @@ def kernels_picture(kernels: LayerKernels, *, title: str = "") -> np.ndarray:
     width = max(gw * cell / _DPI + 2.2, 5.5)
     height = max(gh * cell / _DPI + 1.4, 3.0)
     fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.12, h_pad=0.08)  # room for the axis labels
     canvas = FigureCanvasAgg(fig)
     ax = fig.subplots()
     norm = Normalize(-top, top)
