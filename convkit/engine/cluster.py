@@ -8,8 +8,8 @@ fail-fast, the progress events, the report); what this module adds:
 * **Tasks.** A task is a module-level function and its small per-input arguments
   (``fn(*args)``, pickled with cloudpickle): never a closure over the whole input list. On
   the worker :func:`run_task` turns a :class:`~convkit.errors.ConvkitError` (a bad input)
-  into a value, so that ``retries`` re-runs only what may succeed a second time (an
-  unexpected exception), never a corrupt file.
+  into a value: the client tells a bad input (its one error line) from a bug (raised, as
+  locally) without a second look at the cluster.
 * **Bounded in flight.** At most :attr:`Session.window` tasks are submitted at once (a few
   per worker thread): a million inputs never mean a million futures.
 * **Dying workers.** A worker that dies (killed, out of memory) has its tasks rescheduled
@@ -50,7 +50,7 @@ class Cluster:
     """Where the work runs: a scheduler ``address`` (``tcp://host:8786``) or a
     ``scheduler_file`` written by ``dask scheduler --scheduler-file``; ``retries`` of a
     task that raised an unexpected exception; ``timeout`` (seconds) to connect;
-    ``in_flight`` tasks at most (default: four per worker thread, at least 16)."""
+    ``in_flight`` tasks at most (default: eight per worker thread, at least 64)."""
 
     address: str | None = None
     scheduler_file: str | Path | None = None
@@ -118,11 +118,14 @@ class Session:
             ) from None
         try:
             threads = sum(self.client.nthreads().values())
-            self._completed = distributed.as_completed(loop=self.client.loop)
+            # Results gathered on Dask's own loop as tasks finish: no round trip per future.
+            self._completed = distributed.as_completed(
+                loop=self.client.loop, with_results=True, raise_errors=False
+            )
         except BaseException:
             self.close()
             raise
-        self.window = cluster.in_flight or max(16, 4 * threads)
+        self.window = cluster.in_flight or max(64, 8 * threads)
 
     def close(self) -> None:
         try:
@@ -139,14 +142,13 @@ class Session:
             *args,
             key=f"convkit-{name}-{self._token}-{index}",
             pure=False,
-            retries=self.retries,
         )
         self._completed.add(future)
         return future
 
-    def next_done(self) -> list[Any]:
-        """The submitted futures that have finished, waiting for at least one (call it
-        only while some are submitted and not yet returned)."""
+    def next_done(self) -> list[tuple[Any, Any]]:
+        """``(future, result)`` of the submitted tasks that have finished, waiting for at
+        least one (call it only while some are submitted and not yet returned)."""
         return self._completed.next_batch(block=True)
 
     def cancel(self, futures: Iterable[Any]) -> None:
@@ -154,17 +156,18 @@ class Session:
         if futures:
             self.client.cancel(futures)
 
-    def outcome(self, future: Any) -> Any:
-        """The value of a finished task; a :class:`ConvkitError` for a failed input (its
-        own, or a :class:`ClusterError` when it killed the workers that ran it)."""
+    def outcome(self, future: Any, result: Any) -> Any:
+        """The value of a finished task (``result`` as :meth:`next_done` gave it); a
+        :class:`ConvkitError` for a failed input (its own, or a :class:`ClusterError` when
+        it killed the workers that ran it)."""
         if future.status == "finished":
-            ok, value = future.result()
+            ok, value = result
             if ok:
                 return value
             raise value
         if future.status == "cancelled":
             raise ClusterError("the task was cancelled by the cluster")
-        exc = future.exception()
+        exc = result[1] if isinstance(result, tuple) else result
         if isinstance(exc, self._distributed.KilledWorker):
             error = ClusterError(
                 f"every worker that ran it died ({exc.allowed_failures + 1} in a row: killed, "

@@ -107,7 +107,8 @@ class BatchOptions:
     scheduler_file: str | None = None
     """Or the file ``dask scheduler --scheduler-file`` wrote, holding that address."""
     retries: int = 1
-    """On a cluster: runs again of a task that raised an unexpected exception."""
+    """On a cluster: how many times an input whose workers died (Dask's ``KilledWorker``)
+    is submitted again before it fails."""
     shard: Any = None
     """Only this shard's inputs: a :class:`convkit.engine.shards.Shard`, ``"K/N"`` or
     ``"auto"`` (see :mod:`convkit.engine.scope`)."""
@@ -444,12 +445,12 @@ class Executor(Generic[T]):
                 running[session.submit(index, item.fn, item.args)] = index
             if not running:
                 return self.report
-            for future in session.next_done():
+            for future, result in session.next_done():
                 index = running.pop(future, None)
                 if index is None:  # cancelled after fail-fast
                     continue
                 try:
-                    value = session.outcome(future)
+                    value = session.outcome(future, result)
                 except ConvkitError as exc:
                     if (
                         getattr(exc, "workers_died", False)
