@@ -187,6 +187,7 @@ class GifSink:
         self.out = out
         self.durations = durations
         self.count = 0
+        self.previous: Any = None  # the last frame's palette indices
 
     def add(self, indexed: Image.Image, boxes: list[Box]) -> None:
         import numpy as np
@@ -201,7 +202,9 @@ class GifSink:
             pixels = np.asarray(indexed)
             region = np.full((y1 - y0, x1 - x0), TRANSPARENT, dtype=np.uint8)
             for bx0, by0, bx1, by1 in boxes:
-                region[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = pixels[by0:by1, bx0:bx1]
+                new = pixels[by0:by1, bx0:bx1]
+                same = new == self.previous[by0:by1, bx0:bx1]
+                region[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0] = np.where(same, TRANSPARENT, new)
             part = Image.fromarray(region)
             part.putpalette(indexed.getpalette() or [])
             extra = {"transparency": TRANSPARENT}
@@ -210,6 +213,7 @@ class GifSink:
         ):
             self.out.write(chunk)
         self.count += 1
+        self.previous = np.asarray(indexed)
 
     def close(self) -> None:
         self.out.write(b";")

@@ -261,8 +261,10 @@ class FrameDrawer:
             kinds = s.rows.kinds[qr] + s.cols.kinds[qc]
             kind = "padding" if "p" in kinds else "zero"
         text = None
-        if self.numbers is not None:
-            text = captions.show(float(self.numbers.inputs[ir, ic])) if on_input else "0"
+        if self.numbers is not None and on_input:
+            text = captions.show(float(self.numbers.inputs[ir, ic]))
+        elif self.numbers is not None and not s.pool:  # pooling leaves padding out: no 0
+            text = "0"
         ink = "text" if on_input else "muted"
         box = lay.input_box(qr, qc)
         if weight is None:
@@ -349,9 +351,8 @@ class FrameDrawer:
         window, self._window = self._window, []
         qrs = [q[0] for _, q in window]
         qcs = [q[1] for _, q in window]
-        n_rows, n_cols = len(self.schedule.rows.cells), len(self.schedule.cols.cells)
-        for qr in range(max(min(qrs) - 1, 0), min(max(qrs) + 2, n_rows)):
-            for qc in range(max(min(qcs) - 1, 0), min(max(qcs) + 2, n_cols)):
+        for qr in range(min(qrs), max(qrs) + 1):  # the window's outline lies inside these
+            for qc in range(min(qcs), max(qcs) + 1):
                 self._input_cell(self._draw, qr, qc, None)
         self._dirty.append(self._window_area(window))
 
