@@ -156,6 +156,7 @@ def test_frame_steps_rows_and_sample():
 @pytest.mark.keras
 def test_the_numbers_are_what_keras_computes(sample_images):
     from test_animate_schedule import keras_outputs
+
     from convkit.visual.numbers import image_patch, kernel_values
 
     settings = [
