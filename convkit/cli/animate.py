@@ -225,9 +225,9 @@ def animate(
     makes it a pooling window. Each frame shows the input with its padding
     (transposed: with the zeros inserted between its cells), the window with
     its dilation gaps, the output so far and the current step's sum. --json
-    prints {"layer", "input", "output", "kernel", "steps": [{"output": [r, c],
-    "taps": [{"kernel": [i, j], "input": [r, c] or null}]}]}: output[r, c] is
-    the sum of input · kernel over the taps (pooling: their max or mean),
+    prints the schedule instead: for every output cell, each tap of the window
+    (the kernel index and the input cell it multiplies, or null on padding);
+    the sum of input · kernel over the taps (pooling: their max or mean) is
     exactly as Keras computes the layer.
     """
     from convkit.arithmetic.sizes import parse_dims, parse_layer_sizes
