@@ -29,6 +29,8 @@ from convkit.cli.options import (
     MaxPixels,
     Quiet,
     Recursive,
+    Scheduler,
+    SchedulerFile,
     Shard,
     Strategy,
 )
@@ -436,6 +438,8 @@ def predict(
     ] = "4G",
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     shard: Shard = None,
     manifest: Manifest = None,
     quiet: Quiet = False,
@@ -480,6 +484,8 @@ def predict(
             stream,
             verb="classified",
             per_image=True,
+            scheduler=scheduler,
+            scheduler_file=scheduler_file,
             shard=shard,
             manifest=manifest,
         )

@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.engine.executor import BatchOptions, BatchReport, Task
 
@@ -48,13 +46,10 @@ def worker_model(key: tuple, max_memory: int) -> tuple[Any, threading.Lock]:
 
 def classify_one(key: tuple, light: Classifier, source: Source, max_memory: int) -> Prediction:
     """One image's whole work on a worker: read, prepare, the model, the top classes."""
-    from convkit.training.predict import Prediction, predict_arrays, top_k
-
     model, lock = worker_model(key, max_memory)
     pixels = light.prepare(source)
     with lock:  # one model call at a time per process (TensorFlow uses every core itself)
-        (probs,) = predict_arrays(model, pixels[np.newaxis], per_call=1)
-    return Prediction(source.display, top_k(probs, light.class_names, light.top_k))
+        return light.answer(model, pixels, source.display)
 
 
 def classify_on_cluster(

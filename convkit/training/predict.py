@@ -248,11 +248,17 @@ class Classifier:
     ) -> BatchReport[Prediction]:
         """The :class:`Prediction` of every source, in input order (``None`` where one
         failed), on the executor: images are read on ``options.jobs`` threads and go
-        through the model ``batch`` at a time."""
+        through the model ``batch`` at a time (on a cluster: each image a task,
+        :mod:`convkit.training.cluster_predict`)."""
         from convkit.image.sources import sources_scope
 
         scope = sources_scope(sources, options)  # a shard's part, a manifest
         sources, options = scope.pick(sources), scope.options
+        if options.on_cluster:
+            from convkit.training.cluster_predict import classify_on_cluster
+
+            with scope:
+                return scope.finish(classify_on_cluster(self, sources, options))
         ready: list[tuple[int, np.ndarray]] = []
         with scope, options.executor(len(sources)) as executor:
             read = executor.map(lambda i: self.prepare(sources[i]), range(len(sources)))
@@ -263,6 +269,12 @@ class Classifier:
                     ready = []
             self._answer(executor, sources, ready)
         return scope.finish(executor.report)
+
+    def answer(self, model, pixels: np.ndarray, name: str) -> Prediction:
+        """One prepared image through ``model`` (this classifier's, as a cluster's worker
+        loaded it): its :class:`Prediction`."""
+        (probs,) = predict_arrays(model, pixels[np.newaxis], per_call=1)
+        return Prediction(name, top_k(probs, self.class_names, self.top_k))
 
     def _answer(self, executor, sources: Sequence[Source], ready) -> None:
         if not ready:
