@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: demo demo-train test lint bench clean install
+.PHONY: demo demo-train test lint bench clean install readme-diagrams readme-gifs
 
 install: $(STAMP)
 
@@ -45,8 +45,20 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_shape_calc.py
 	$(BIN)/python benchmarks/bench_opencv.py
+	$(BIN)/python benchmarks/bench_scaling.py
 	$(BIN)/python benchmarks/bench_keras.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_train_folder.py
+	$(BIN)/python benchmarks/bench_animate.py
+
+# The README's pictures, drawn by convkit itself so that they never go stale.
+readme-diagrams: $(STAMP)
+	$(BIN)/convkit shape-calc --spec docs/vgg16.txt --diagram docs/diagram-vgg16.svg > /dev/null
+
+# The README's animations (small GIFs, committed), drawn by convkit animate.
+readme-gifs: $(STAMP)
+	$(BIN)/convkit animate -i 5 --kernel-size 3 -p 1 --numbers -o docs/animate-conv.gif
+	$(BIN)/convkit animate -i 3 --kernel-size 3 -s 2 -p same --transpose --numbers -o docs/animate-transpose.gif
 
 clean:
 	rm -rf out .pytest_cache build *.egg-info
