@@ -285,7 +285,7 @@ def test_each_short_option_means_one_thing_across_convkit(tmp_path, cli_env):
     }
     assert wrong == {}
     assert {c for c, _ in found["-k"]} >= {"filter", "conv", "run"}
-    assert {c for c, _ in found["-s"]} == {"conv", "pool", "shape-calc"}
+    assert {c for c, _ in found["-s"]} == {"conv", "pool", "shape-calc", "animate"}
 
 
 def test_shape_calc_old_spellings_still_work(run_cli):

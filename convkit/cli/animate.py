@@ -108,7 +108,8 @@ _Output = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="The animation: FILE.gif (looping) or FILE.mp4 (needs convkit[mp4]).",
+        help="The animation: FILE.gif (looping) or FILE.mp4 (needs the mp4 extra: "
+        "pip install 'convkit\\[mp4]').",
         show_default=False,
         rich_help_panel=_OUT,
     ),

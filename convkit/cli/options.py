@@ -179,7 +179,7 @@ Scheduler = Annotated[
         envvar="DASK_SCHEDULER_ADDRESS",
         help="Run each image as a task on this Dask scheduler's workers (tcp://HOST:PORT); "
         "they read and write the files on a shared file system. Needs "
-        "pip install 'convkit[dask]'.",
+        "pip install 'convkit\\[dask]'.",
         metavar="ADDRESS",
         show_default=False,
         rich_help_panel=_CLUSTER,
