@@ -102,10 +102,13 @@ def test_predict_dry_run_checks_all_and_reads_no_image(tiny, run_cli, tmp_path):
     result = run_cli(["predict", folder, paths[0], broken, "--dry-run"])
     assert result.exit_code == 0, result  # the broken image is not read
     assert result.text.splitlines() == [str(paths[0]), str(broken)]
-    assert result.stderr_lines == [
+    assert result.stderr_lines[0] == (
         f"convkit: note: would classify 2 inputs with {folder / 'model.keras'} "
         "(32x32x3 input, 10 classes); nothing was read"
-    ]
+    )
+    # ... then the class names and how images would be prepared, from model.keras itself
+    assert result.stderr_lines[1].startswith("convkit: note: the classes: H-STRIPES, ")
+    assert len(result.stderr_lines) == 3 and "32x32" in result.stderr_lines[2]
     labels = tmp_path / "three.txt"
     labels.write_text("a\nb\nc\n")
     bad = run_cli(["predict", folder, paths[0], "--dry-run", "--labels", labels])

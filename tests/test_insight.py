@@ -92,7 +92,11 @@ def test_run_model_maps_equal_the_models_own_intermediate_outputs(keras, kind, t
 
 
 def test_run_model_refuses_spec_options_and_unknown_layers(keras, tmp_path, run_main):
-    layers = [keras.layers.Conv2D(2, 3, name="c"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    layers = [
+        keras.layers.Conv2D(2, 3, name="c"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(2, name="dense"),
+    ]
     path = _save(_stack(keras, "functional", layers, (8, 8, 1)), tmp_path / "m.keras")
     _write(tmp_path / "x.png", np.zeros((8, 8), np.uint8))
     both = run_main(
