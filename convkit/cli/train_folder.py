@@ -9,7 +9,6 @@ on stdout.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +17,7 @@ import typer
 from convkit.cli import report
 from convkit.cli.options import DEFAULTS, Jobs, MaxPixels, Strategy
 from convkit.cli.train_events import ConsoleEvents
+from convkit.cli.train_report import report_run
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
@@ -306,7 +306,7 @@ def train(
     finally:
         events.close()
     again = f"convkit train {dataset} --resume" if dataset else "convkit train --resume"
-    _report_run(result, json_out=json_out, quiet=quiet, again=again)
+    report_run(result, json_out=json_out, quiet=quiet, again=again)
 
 
 def _class_weight(text: str | None) -> str | None:
@@ -426,25 +426,3 @@ def _show_scan(scan: FolderScan, *, quiet: bool) -> None:
         report.error(f"{file}: {reason}")
     if len(scan.bad) > _SHOWN_BAD:
         report.error(f"... and {len(scan.bad) - _SHOWN_BAD:,} more unreadable files")
-
-
-def _report_run(result: TrainResult, *, json_out: bool, quiet: bool, again: str) -> None:
-    from convkit.cli.train_commands import _print_summary, run_record
-
-    if json_out:
-        report.emit(json.dumps(run_record(result), indent=2))
-    else:
-        _print_summary(result)
-    for failure in result.failures:
-        report.error(failure)
-    if result.failures:
-        raise typer.Exit(1)
-    if result.interrupted:
-        if not quiet:
-            report.note(
-                f"interrupted: results for what was trained are in {result.out}; "
-                f"continue with: {again} {result.out}"
-            )
-        raise typer.Exit(130)
-    if not quiet:
-        report.note(f"results in {result.out}")
