@@ -25,15 +25,23 @@ demo: $(STAMP)
 	$(BIN)/convkit conv sample_images -k edges4 --activation relu --out-dir out/conv -j $(JOBS)
 	$(BIN)/convkit run sample_images --spec "conv2d(1, 15) relu maxpool2d(2)" --seed 0 --out-dir out/run -j $(JOBS)
 	$(BIN)/convkit pool sample_images --color --size 4 --out-dir out/pool -j $(JOBS)
+	$(BIN)/convkit shape-calc --spec "conv2d(6, 5) relu maxpool2d(2) conv2d(16, 5) relu maxpool2d(2) flatten dense(120) dense(10)" --input 32x32x1 --diagram out/lenet.svg
+	$(BIN)/convkit animate --input 7 --kernel-size 3 --stride 2 --padding same --numbers -o out/animate.gif
 	@echo
-	@echo "Results are in $(CURDIR)/out/ (gray/, filter/, conv/, run/, pool/)"
+	@echo "Results are in $(CURDIR)/out/ (gray/, filter/, conv/, run/, pool/, lenet.svg, animate.gif)"
 
 # Training needs CIFAR-10, which cannot always be downloaded: this trains on a generated
-# look-alike in the exact on-disk format (see README), then runs predict with the result.
+# look-alike in the exact on-disk format (see README), then runs predict with the result;
+# then `convkit train` on a generated folder of labelled images (three shapes), the learned
+# kernels and Grad-CAM heat maps of the model it trained.
 demo-train: $(STAMP)
 	$(BIN)/python tests/cifar_fixtures.py out/fake-cifar --per-batch 500 --test 1000
 	$(BIN)/convkit train-cifar --data-dir out/fake-cifar --epochs 3 --seed 1 --out out/train-demo --overwrite
 	$(BIN)/convkit predict out/train-demo sample_images --top-k 3
+	$(BIN)/python tests/folder_fixtures.py out/shapes --per-class 60
+	$(BIN)/convkit train out/shapes --epochs 6 --seed 1 --out out/shapes-run --overwrite
+	$(BIN)/convkit kernels out/shapes-run --out-dir out/shapes-kernels
+	$(BIN)/convkit explain out/shapes-run out/shapes/disk/disk_0000.png out/shapes/cross/cross_0001.jpg out/shapes/square/square_0002.webp --out-dir out/shapes-why
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
