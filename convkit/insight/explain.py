@@ -217,16 +217,19 @@ class _Writer:
     def __call__(self, index, image, cams, classes, probs) -> list[Explained]:
         from convkit.files import save_npy
         from convkit.image.pipeline import write_image
-        from convkit.insight.gradcam import normalised, upsample
+        from convkit.insight.gradcam import normalised, over_picture
         from convkit.insight.heatmap import heatmap_picture
+        from convkit.training.preparation import content_box
 
         source, names = self.sources[index], self.classifier.class_names
         height, width = image.shape[:2]
+        box = content_box(height, width, self.classifier.preparation)
+        input_size = (self.classifier.shape.height, self.classifier.shape.width)
         top = int(np.argmax(probs))
         done = []
         for what, cam, c in zip(self.whats, cams, classes, strict=True):
             c = int(c)
-            heat = upsample(cam, height, width)
+            heat = over_picture(cam, height, width, input_size=input_size, box=box)
             raw = self.raws.get((index, what))
             if raw is not None:
                 save_npy(raw, heat)

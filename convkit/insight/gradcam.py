@@ -178,6 +178,25 @@ def upsample(cam: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.maximum(big, 0, dtype=np.float32)
 
 
+def over_picture(
+    cam: np.ndarray,
+    height: int,
+    width: int,
+    *,
+    input_size: tuple[int, int],
+    box: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """The Grad-CAM map of a model input of ``input_size`` (H, W) over the picture it was
+    prepared from (``height x width``). With ``box`` (top, left, h, w: where the picture lies
+    in a padded input, :func:`convkit.training.preparation.content_box`) the map is first
+    brought to the input's size and cut to the box, so the padding is not stretched over
+    the picture."""
+    if box is not None:
+        top, left, box_h, box_w = box
+        cam = upsample(cam, *input_size)[top : top + box_h, left : left + box_w]
+    return upsample(cam, height, width)
+
+
 def normalised(cam: np.ndarray) -> np.ndarray:
     """``cam`` divided by its maximum (0..1); all zeros stays zeros."""
     top = float(cam.max()) if cam.size else 0.0

@@ -130,6 +130,24 @@ def prepare_pixels(image: np.ndarray, preparation: Mapping[str, Any]) -> np.ndar
     return pixels
 
 
+def content_box(
+    image_height: int, image_width: int, preparation: Mapping[str, Any] | None
+) -> tuple[int, int, int, int] | None:
+    """Where an ``image_height x image_width`` picture lies in its prepared image, as
+    ``(top, left, height, width)``: the whole canvas unless ``keep_aspect`` fitted it inside
+    and padded it (then the padding is no part of the picture: a heat map over the picture
+    is cut to this box). ``None`` when nothing is padded."""
+    if not preparation or not preparation.get("keep_aspect", False):
+        return None
+    from convkit.image.ops import fit_size
+
+    height, width = (int(d) for d in preparation["image_size"])
+    fitted_w, fitted_h = fit_size(image_width, image_height, width, height)
+    if (fitted_h, fitted_w) == (height, width):
+        return None
+    return (height - fitted_h) // 2, (width - fitted_w) // 2, fitted_h, fitted_w
+
+
 def pad_to(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     """``pixels`` centred on a black ``height x width`` canvas (the extra pixel of an odd
     margin goes below and right)."""
