@@ -181,6 +181,73 @@ def test_conv_on_the_cluster_equals_a_local_run_and_every_worker_has_the_same_fi
             assert maps[f"c{i}_conv-{n}.png"] == maps[f"c0_conv-{n}.png"]
 
 
+def _tiny_classifier(path: Path) -> Path:
+    """A small functional CNN (two convolutions, a softmax head), saved to ``path``."""
+    from convkit.heavy import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c2")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="head")(x)
+    keras.Model(inputs, outputs).save(path)
+    path.with_name("labels.txt").write_text("cat\ndog\nowl\n")
+    return path
+
+
+def _here_and_there(run_main, tmp_path: Path, args: list[str], remote: list) -> tuple:
+    """A local run into local/ and a cluster run into there/, in this process (TensorFlow
+    is loaded here already)."""
+    local = run_main([*args, "-d", "local"], cwd=tmp_path)
+    return local, run_main([*args, "-d", "there", *remote], cwd=tmp_path)
+
+
+@pytest.mark.keras
+def test_explain_and_run_model_on_the_cluster_equal_a_local_run(cluster, tmp_path, run_main):
+    """Grad-CAM and a trained model's maps: the model file sent, loaded on each worker
+    (once per process), every file as a local run writes it. A local run puts the images
+    through the model together, a worker one at a time: the files still agree byte for byte
+    (a convolution's and a heat map's sums are per image); the probabilities, from a
+    matrix product over the batch, are compared to 1e-6."""
+    import json
+
+    model = _tiny_classifier(tmp_path / "m" / "model.keras")
+    _images(tmp_path / "in", 5, size=(20, 26), bad=2)
+    remote = ["--scheduler-file", cluster.file]
+    args = ["explain", "m/model.keras", "in", "--raw", "--top-k", "2", "--json"]
+    local, there = _here_and_there(run_main, tmp_path, args, remote)
+    assert local.exit_code == there.exit_code == 1, there
+    assert sorted(local.stderr_lines) == sorted(there.stderr_lines), there
+    assert "convkit: error: in/img02.png: " in there.stderr
+    written = _files(tmp_path / "there")
+    assert written == _files(tmp_path / "local")
+    assert len(written) == 4 * 2 * 2  # four images, two classes, a picture and a .npy each
+    mine, theirs = json.loads(local.stdout), json.loads(there.stdout)
+    for a, b in zip(mine, theirs, strict=True):
+        assert a["path"] == b["path"]
+        for x, y in zip(a.get("explained", []), b.get("explained", []), strict=True):
+            assert y.pop("probability") == pytest.approx(x.pop("probability"), abs=1e-6)
+            assert json.dumps(y).replace("there/", "local/") == json.dumps(x)
+    cached = cluster.client.run(
+        lambda: [k[0] for k in sys.modules["convkit.training.cluster_predict"]._MODELS]
+    )
+    assert any(cached.values()), cached  # loaded on the workers, kept there
+    assert all(paths in ([], [str(model.absolute())]) for paths in cached.values()), cached
+    for name in ("local", "there"):
+        (tmp_path / name).rename(tmp_path / f"explain-{name}")
+    args = ["run", "--model", "m/model.keras", "in", "--raw", "-q"]
+    local, there = _here_and_there(run_main, tmp_path, args, remote)
+    assert local.exit_code == there.exit_code == 1, there
+    assert sorted(local.stderr_lines) == sorted(there.stderr_lines), there
+    written = _files(tmp_path / "there")
+    assert written == _files(tmp_path / "local")
+    assert {"img00_c1-1.png", "img00_gap.npy", "img04_head.npy"} <= set(written)
+
+
 def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path, cli_env):
     names = _images(tmp_path / "in", 30, size=(400, 600))
     pids = list(cluster.client.run(os.getpid).values())

@@ -40,6 +40,8 @@ from convkit.cli.options import (
     Quality,
     Quiet,
     Recursive,
+    Scheduler,
+    SchedulerFile,
     Shard,
     SkipExisting,
 )
@@ -186,6 +188,8 @@ def explain(
     max_memory: MaxMemory = "4G",
     jobs: Jobs = None,
     fail_fast: FailFast = False,
+    scheduler: Scheduler = None,
+    scheduler_file: SchedulerFile = None,
     shard: Shard = None,
     skip_existing: SkipExisting = False,
     manifest: Manifest = None,
@@ -204,7 +208,9 @@ def explain(
     Written per image in --out-dir: {stem}_gradcam.png (the top prediction),
     {stem}_gradcam-topN.png with --top-k, {stem}_gradcam-CLASS.png with
     --class, and the same names with .npy for --raw. The layer used is named
-    on stderr; the table of classes and files goes to stdout.
+    on stderr; the table of classes and files goes to stdout. With --scheduler
+    each image is a task on a Dask cluster's workers, which load the model
+    once each.
 
     Example: convkit explain out/first-cnn/model.keras cat.png -d why/ --top-k 2
     """
@@ -240,6 +246,8 @@ def explain(
             tick,
             verb="explained",
             per_image=True,
+            scheduler=scheduler,
+            scheduler_file=scheduler_file,
             shard=shard,
             skip_existing=skip_existing,
             manifest=manifest,

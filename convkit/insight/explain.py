@@ -8,6 +8,9 @@ pictures (and ``.npy`` maps) are drawn and written on the ``jobs`` threads
 and checked before the first image is read (:class:`~convkit.image.outputs.OutputPlan`:
 atomic writes, no two results on one file, no input or the model overwritten).
 
+On a cluster (a scheduler in the batch options) each image is one task instead
+(:mod:`convkit.insight.cluster_explain`).
+
 Per image, the classes explained are the ``top_k`` likeliest (default: the top
 prediction) or the one named ``class_name``. The heat map is Grad-CAM at the layer's
 resolution (:mod:`convkit.insight.gradcam`), brought to the *image's* resolution
@@ -161,6 +164,22 @@ def explain_images(
             report.results.append(files + [str(raws[(i, w)]) for w in whats if (i, w) in raws])
         return scope.planned(report)
     sources, targets, raws = scope.pick(sources), scope.rekey(targets), scope.rekey(raws)
+    if scope.options.on_cluster:  # each image a task; each worker loads the model once
+        from convkit.insight.cluster_explain import explain_on_cluster
+
+        whole = (targets, raws, whats, plan.out_dir is not None)
+        with scope:
+            report = explain_on_cluster(
+                sources,
+                classifier,
+                gradcam.layer,
+                whole,
+                fixed,
+                scope.options,
+                writer=_Writer,
+                outputs=_files_written,
+            )
+        return scope.finish(report)
     if fixed is not None:
         choose: Callable[[np.ndarray], np.ndarray] = lambda p: np.full((len(p), 1), fixed)  # noqa: E731
     else:

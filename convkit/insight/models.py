@@ -131,11 +131,15 @@ def model_network(
     from convkit.nn.loaded import network_from_model
 
     classifier = open_image_classifier(path, max_pixels=max_pixels, max_memory=max_memory)
+    from convkit.training.cluster_predict import TrainedNetwork
+
     prepare, unit = preparation(classifier)
-    return network_from_model(
+    network = network_from_model(
         classifier.model,
         outputs=outputs,
         prepare=prepare,
         input_unit=unit,
         model_path=classifier.path,
     )
+    network.rebuild = TrainedNetwork.of(classifier, outputs, max_memory)
+    return network

@@ -123,6 +123,9 @@ class Network:
     stack: StackResult | None = None
     prepare: Callable[[np.ndarray], np.ndarray] | None = None
     input_unit: float | None = None
+    rebuild: Callable[[], Network] | None = None
+    """How a cluster's worker makes a built model's network again, from the model's file:
+    a small picklable callable (``convkit.training.cluster_predict.TrainedNetwork``)."""
 
     @property
     def color(self) -> bool:

@@ -7,7 +7,9 @@ each image as a task (:func:`maps_of_one`) through the one executor
 image, puts it through the network's :class:`~convkit.nn.extractor.FeatureExtractor` and
 writes its pictures; the extractor, and so every Keras model, is built once per worker
 process and kept in :data:`_EXTRACTORS`, keyed by the network's description (its layers,
-weights, seed and memory limit), not once per image.
+weights, seed and memory limit), not once per image. A trained model's network
+(``run --model``) travels as its :attr:`~convkit.nn.network.Network.rebuild`: the worker
+loads the model from its file, once, and describes it again.
 
 Random weights must be the same on every worker: a network without a seed is given one
 here, drawn once for the run, so every worker (and the summary on the calling process)
@@ -59,12 +61,17 @@ def network_key(network: Network, max_memory: int) -> str:
 
 
 def worker_extractor(
-    key: str, network: Network, max_memory: int, verbose: bool
+    key: str, network: Network | Callable[[], Network], max_memory: int, verbose: bool
 ) -> tuple[FeatureExtractor, threading.Lock]:
-    """The extractor of this worker process for ``key``, built on first use."""
+    """The extractor of this worker process for ``key``, built on first use (``network``
+    may be a built model's :attr:`~convkit.nn.network.Network.rebuild`: called then)."""
+    from convkit.nn.network import Network
+
     with _CACHE_LOCK:
         found = _EXTRACTORS.get(key)
         if found is None:
+            if not isinstance(network, Network):
+                network = network()
             extractor = FeatureExtractor(network, verbose=verbose, max_memory=max_memory)
             found = _EXTRACTORS[key] = (extractor, threading.Lock())
             while len(_EXTRACTORS) > _KEEP:
@@ -75,7 +82,7 @@ def worker_extractor(
 
 def maps_of_one(
     key: str,
-    network: Network,
+    network: Network | Callable[[], Network],
     render: RenderOptions,
     index: int,
     source: Source,
@@ -113,15 +120,18 @@ def extract_on_cluster(
     summary alone, the first time a size comes back)."""
     from convkit.image.pipeline import check_for_cluster, for_cluster, target_for_cluster
 
-    if network.model is not None:
-        raise UsageError(
-            "a trained model's feature maps (`model`) run on this machine only, not on a "
-            "cluster (`scheduler`)"
-        )
     check_for_cluster(sources, [t for t in targets.values() if not isinstance(t, Path)])
-    if network.seed is None:
-        network = replace(network, seed=secrets.randbelow(2**31))
-    key = network_key(network, max_memory)
+    sent: Network | Callable[[], Network] = network
+    if network.model is not None:  # a trained model: each worker loads it from its file
+        if network.rebuild is None:
+            raise UsageError(
+                "this network's Keras model was built here, not read from a file: it runs on "
+                "this machine only, not on a cluster (`scheduler`)"
+            )
+        sent = network.rebuild
+    elif network.seed is None:
+        network = sent = replace(network, seed=secrets.randbelow(2**31))
+    key = network_key(sent, max_memory)
     limits = (max_pixels, max_memory, verbose)
     by_input: dict[int, dict] = {}
     for (index, what), target in targets.items():
@@ -134,7 +144,7 @@ def extract_on_cluster(
     def task(index: int) -> Task:
         mine = by_input.get(index, {})
         return Task(
-            maps_of_one, (key, network, render, index, for_cluster(sources[index]), mine, limits)
+            maps_of_one, (key, sent, render, index, for_cluster(sources[index]), mine, limits)
         )
 
     def each(index: int, value: Any) -> None:
