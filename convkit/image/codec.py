@@ -53,18 +53,28 @@ def read_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nd
     """Read and decode one source. Raises :class:`ImageReadError` naming the source."""
     if source.problem:
         raise ImageReadError(source.problem, path=source.display)
-    try:
-        if source.is_stdin:
+    if source.is_stdin:
+        try:
             data = sys.stdin.buffer.read()
-        else:
-            data = source.path.read_bytes()  # bytes + imdecode: non-ASCII paths work
-    except IsADirectoryError:
-        raise ImageReadError("is a directory", path=source.display) from None
-    except PermissionError:
-        raise ImageReadError("permission denied", path=source.display) from None
-    except OSError as exc:
-        raise ImageReadError(exc.strerror or str(exc), path=source.display) from None
+        except OSError as exc:
+            raise ImageReadError(exc.strerror or str(exc), path=source.display) from None
+    else:
+        data = read_file(source.path, name=source.display)
     return decode_image(data, name=source.display, max_pixels=max_pixels)
+
+
+def read_file(path: str | Path, *, name: str) -> bytes:
+    """The bytes of the file ``path`` (then decoded by :func:`decode_image`: non-ASCII paths
+    work); an :class:`ImageReadError` naming it as ``name`` when it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except IsADirectoryError:
+        raise ImageReadError("is a directory", path=name) from None
+    except PermissionError:
+        raise ImageReadError("permission denied", path=name) from None
+    except OSError as exc:
+        raise ImageReadError(exc.strerror or str(exc), path=name) from None
 
 
 def decode_image(

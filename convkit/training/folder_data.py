@@ -18,11 +18,11 @@ import numpy as np
 
 from convkit.arithmetic.formatting import format_bytes
 from convkit.defaults import DEFAULT_MAX_PIXELS
-from convkit.errors import DataError, UsageError
+from convkit.errors import ConvkitError, DataError, UsageError
 from convkit.training.config import TrainConfig
 from convkit.training.data import TrainingData
 from convkit.training.events import TrainingEvents
-from convkit.training.folders import FolderLayout, FolderScan, scan_folder
+from convkit.training.folders import FolderLayout, FolderScan, for_each, scan_folder
 from convkit.training.preparation import make_preparation
 from convkit.training.splits import FolderSplit, folder_split
 from convkit.training.stream import FileImages
@@ -221,30 +221,32 @@ def _images(scan, readable, split: FolderSplit, prep, reading, events) -> dict:
 
 def _load(scan: FolderScan, files: np.ndarray, prep, reading: FolderReading) -> np.ndarray:
     """The prepared uint8 images of the layout's ``files``, in order: from what the scan
-    kept, or read again, on the executor."""
-    from convkit.engine.executor import BatchOptions, default_jobs
+    kept, or read again (:func:`convkit.training.folders.for_each`: on threads only when
+    preparing an image takes long enough to be worth them)."""
+    from convkit.engine.executor import default_jobs
     from convkit.image.codec import read_image
     from convkit.training.preparation import image_shape_of, prepare_pixels
 
     out = np.empty((len(files), *image_shape_of(prep)), np.uint8)
+    errors: list[ConvkitError] = []
 
     def work(row: int) -> None:
         index = int(files[row])
         kept = scan.images[index]
-        if kept.pixels is not None and kept.prepared:
-            out[row] = kept.pixels
-        else:
-            pixels = kept.pixels
+        pixels, kept.pixels = kept.pixels, None  # what was kept goes as soon as it is used
+        if pixels is not None and kept.prepared:
+            out[row] = pixels
+            return
+        try:
             if pixels is None:
                 pixels = read_image(scan.layout.files[index].source, max_pixels=reading.max_pixels)
             out[row] = prepare_pixels(pixels, prep)
-        kept.pixels = None  # what was kept goes as soon as it is used
+        except ConvkitError as exc:
+            errors.append(exc)
 
-    options = BatchOptions(jobs=reading.jobs or default_jobs())
-    with options.executor(len(files)) as executor:
-        executor.run(work)
-    if executor.report.errors:
-        error = executor.report.errors[0]
+    for_each(len(files), work, jobs=reading.jobs or default_jobs())
+    if errors:
+        error = min(errors, key=lambda e: str(e.path))
         raise DataError(
             f"{error.message} (it could be read when the folder was scanned)", path=error.path
         )

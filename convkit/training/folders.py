@@ -13,18 +13,28 @@ Two layouts:
 Inside a class folder, images are found in sub-folders too; hidden files and folders are
 left out, and files whose suffix is no image format convkit reads are skipped (and counted).
 
-The scan decodes every file through convkit's own I/O (:func:`convkit.image.codec.read_image`:
-the size from the header checked against ``max_pixels`` before decoding, every format and
-bit depth convkit reads, EXIF orientation), in parallel on the executor
-(:mod:`convkit.engine.executor`). A file that cannot be read is named with its reason, and
-training goes on without it (or not: ``on_bad``). While the decoded images fit
-``keep_bytes`` they are kept, so the images are read from disk only once.
+The scan decodes every file through convkit's own I/O (:func:`convkit.image.codec.read_file`
+and :func:`~convkit.image.codec.decode_image`: the size from the header checked against
+``max_pixels`` before decoding, every format and bit depth convkit reads, EXIF orientation)
+on the executor (:mod:`convkit.engine.executor`). A file that cannot be read is named with
+its reason, and training goes on without it (or not: ``on_bad``). While the decoded images
+fit ``keep_bytes`` they are kept, so the images are read from disk only once.
+
+Threads pay only for files that take a while to read and decode: a small PNG decodes in
+tens of microseconds, less than Python's threads spend handing the interpreter lock back
+and forth around it. So the scan first reads :data:`_PROBE` files on the calling thread and
+goes on on ``jobs`` threads only when a file took a while: a median of
+:data:`_THREADS_FROM_CPU` seconds of CPU time (larger images), or of
+:data:`_THREADS_FROM_WALL` seconds of wall-clock time (a cold or network disk); otherwise
+it reads the rest on that one thread too. CPU time, not wall-clock time, decides the usual
+case: a busy machine makes every file slow, and threads would only make that worse.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,20 +53,36 @@ FLAT = "images"
 _CHUNK = 32
 """Files one task of the scan reads: a small image decodes in tens of microseconds, less
 than handing a task to a thread costs."""
+_PROBE = 64
+"""Files the scan reads on the calling thread before it decides on threads (see the module)."""
+_THREADS_FROM_CPU = 75e-6
+"""The median CPU seconds a file of the probe took from which the rest is read on ``jobs``
+threads. Measured on 2 cores: PNGs of 32x32 (40 us a file) are read 0.6-0.8 times as fast
+by two threads as by one, of 48x48 to 56x56 (80 us) as fast, of 64x64 (95 us) 1.3-1.4
+times as fast, JPEGs of 128x128 to 256x256 (180-550 us) 1.3-1.4 times."""
+_THREADS_FROM_WALL = 1e-3
+"""Or the median wall-clock seconds a file of the probe took (waiting for the disk)."""
 _LAYOUT_HELP = (
     "put each class's images into a sub-folder named after the class (DATA/cats/, "
     "DATA/dogs/), or into DATA/train/CLASS/ and DATA/test/CLASS/"
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageFile:
     """One file of the folder: its part (``train``/``val``/``test``, or :data:`FLAT`), its
-    class label and its source."""
+    class label, its path (as messages name it) and that path relative to the folder.
+    Plain strings: a folder of many thousand files is listed without a ``Path`` each."""
 
     part: str
     label: int
-    source: Source
+    path: str
+    rel: str
+
+    @property
+    def source(self) -> Source:
+        """The file as an input of convkit's I/O."""
+        return Source(self.path, Path(self.path), Path(self.rel))
 
 
 @dataclass
@@ -89,25 +115,26 @@ def _class_folders(folder: Path) -> list[Path]:
     return [p for p in _listing(folder) if file_kind(p)[0] == "dir"]
 
 
-def _images_in(folder: Path) -> tuple[list[Path], int]:
-    """The image files under ``folder`` (sub-folders too, hidden ones left out), sorted, and
-    how many other files there were. Only regular files (a pipe would block a read)."""
+def _images_in(folder: str) -> tuple[list[str], int]:
+    """The image files under ``folder`` (sub-folders too, hidden ones left out), sorted, as
+    ``folder/NAME`` (``NAME`` for ``.``), and how many other files there were. Only regular
+    files (a pipe would block a read)."""
     found, skipped = [], 0
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
-        raise DataError(
-            f"cannot list the folder ({exc.strerror or exc})", path=str(folder)
-        ) from None
+        raise DataError(f"cannot list the folder ({exc.strerror or exc})", path=folder) from None
+    prefix = "" if folder == "." else os.path.join(folder, "")
     for entry in entries:
-        if entry.name.startswith("."):
+        name = entry.name
+        if name.startswith("."):
             continue
         if entry.is_dir():
-            more, other = _images_in(Path(entry.path))
+            more, other = _images_in(prefix + name)
             found.extend(more)
             skipped += other
-        elif entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-            found.append(Path(entry.path))
+        elif entry.is_file() and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            found.append(prefix + name)
         else:
             skipped += 1
     return found, skipped
@@ -129,7 +156,7 @@ def find_layout(data: str | Path) -> FolderLayout:
     if "train" in names and names <= set(PARTS):
         return _split_layout(root)
     if not subfolders:
-        loose = _images_in(root)[0]
+        loose = _images_in(str(root))[0]
         what = f"{len(loose)} images but no class folders" if loose else "no class folders"
         raise DataError(f"the folder holds {what}: {_LAYOUT_HELP}", path=str(root))
     layout = FolderLayout(root, "flat", [FLAT], [p.name for p in subfolders], [])
@@ -165,15 +192,13 @@ def _split_layout(root: Path) -> FolderLayout:
 
 
 def _add_classes(layout: FolderLayout, part: str, folders: list[Path]) -> None:
+    root = str(layout.root)
+    start = 0 if root == "." else len(os.path.join(root, ""))
     for folder in folders:
         label = layout.class_names.index(folder.name)
-        images, skipped = _images_in(folder)
+        images, skipped = _images_in(str(folder))
         layout.skipped += skipped
-        rel_root = layout.root
-        layout.files.extend(
-            ImageFile(part, label, Source(str(path), path, path.relative_to(rel_root)))
-            for path in images
-        )
+        layout.files.extend(ImageFile(part, label, path, path[start:]) for path in images)
 
 
 def _check_classes(layout: FolderLayout) -> None:
@@ -190,7 +215,7 @@ def _check_classes(layout: FolderLayout) -> None:
         raise DataError(f"no image files in the class folders ({_LAYOUT_HELP})", path=where)
 
 
-@dataclass
+@dataclass(slots=True)
 class ScannedImage:
     """What the scan learned of one readable file; ``pixels`` is the decoded image when it
     was kept (see ``keep_bytes``), prepared when the preparation was known."""
@@ -283,44 +308,73 @@ def scan_folder(
     on_done: Callable[[], None] | None = None,
 ) -> FolderScan:
     """Read every file of ``layout`` once (see the module). With ``preparation`` known,
-    the images kept are prepared at once (small); otherwise they are kept as decoded."""
-    from convkit.engine.executor import BatchOptions
-    from convkit.image.codec import read_image
+    the images kept are prepared at once (small); otherwise they are kept as decoded.
+    ``on_done`` is called once per file read (or found unreadable)."""
+    from convkit.heavy import import_cv2
+    from convkit.image.codec import decode_image, read_file
     from convkit.training.preparation import check_preparation, prepare_pixels
 
     prep = check_preparation(preparation) if preparation is not None else None
     keeper = _Keeper(keep_bytes)
-
-    def one(index: int) -> ScannedImage:
-        image = read_image(layout.files[index].source, max_pixels=max_pixels)
-        alpha = image.ndim == 3 and image.shape[2] == 4
-        found = ScannedImage(
-            image.shape[0], image.shape[1], keeper.gray(image), image.dtype.itemsize * 8, alpha
-        )
-        pixels = prepare_pixels(image, prep) if prep is not None else image
-        if keeper.take(pixels.nbytes):
-            found.pixels, found.prepared = pixels, prep is not None
-        return found
-
-    n = len(layout.files)
-    chunks = [range(start, min(start + _CHUNK, n)) for start in range(0, n, _CHUNK)]
+    files = layout.files
+    n = len(files)
     images: list[ScannedImage | None] = [None] * n
-    bad: list[tuple[str, str]] = []
+    bad: list[tuple[int, str]] = []  # (index, reason), in the order found
+    import_cv2(max_pixels)  # loaded (with this limit) before the probe times a file
 
-    def work(chunk: int) -> list:
-        done = []
-        for index in chunks[chunk]:
-            try:
-                done.append((index, one(index), None))
-            except ConvkitError as exc:
-                done.append((index, None, exc))
-        return done
+    def read(index: int) -> None:
+        path = files[index].path
+        try:
+            image = decode_image(read_file(path, name=path), name=path, max_pixels=max_pixels)
+        except ConvkitError as exc:
+            bad.append((index, exc.message))  # list.append: atomic under threads
+        else:
+            found = ScannedImage(
+                image.shape[0],
+                image.shape[1],
+                keeper.gray(image),
+                image.dtype.itemsize * 8,
+                image.ndim == 3 and image.shape[2] == 4,
+            )
+            kept = prepare_pixels(image, prep) if prep is not None else image
+            if keeper.take(kept.nbytes):
+                found.pixels, found.prepared = kept, prep is not None
+            images[index] = found
+        if on_done is not None:
+            on_done()
 
-    options = BatchOptions(jobs=jobs, on_done=on_done)
-    with options.executor(len(chunks)) as executor:
-        for _, done in executor.map(work, range(len(chunks))):
-            for index, found, exc in done:
-                images[index] = found
-                if exc is not None:
-                    bad.append((layout.files[index].source.display, exc.message))
-    return FolderScan(layout, images, bad)
+    for_each(n, read, jobs=jobs)
+    bad.sort()
+    return FolderScan(layout, images, [(files[index].path, reason) for index, reason in bad])
+
+
+def for_each(count: int, work: Callable[[int], None], *, jobs: int) -> None:
+    """``work(index)`` for each index below ``count``, on the executor: the first
+    :data:`_PROBE` on the calling thread, timed, and the rest in chunks of :data:`_CHUNK`
+    indices, on ``jobs`` threads when the probe found them worth it, else on that thread
+    too (see the module). ``work`` keeps its own results and errors."""
+    from convkit.engine.executor import BatchOptions
+
+    probe = []  # (CPU seconds, wall-clock seconds) of each index
+    for index in range(min(_PROBE, count)):
+        cpu, wall = time.thread_time(), time.perf_counter()
+        work(index)
+        probe.append((time.thread_time() - cpu, time.perf_counter() - wall))
+    starts = range(len(probe), count, _CHUNK)
+
+    def chunk(k: int) -> None:
+        for index in range(starts[k], min(starts[k] + _CHUNK, count)):
+            work(index)
+
+    options = BatchOptions(jobs=jobs if jobs > 1 and _worth_threads(probe) else 1)
+    with options.executor(len(starts)) as executor:
+        for _ in executor.map(chunk, range(len(starts))):
+            pass
+
+
+def _worth_threads(probe: list[tuple[float, float]]) -> bool:
+    """Whether files that took ``probe`` (CPU, wall-clock seconds) are worth threads."""
+    if not probe:
+        return False
+    cpu, wall = np.median(np.array(probe, np.float64), axis=0)
+    return bool(cpu >= _THREADS_FROM_CPU or wall >= _THREADS_FROM_WALL)
