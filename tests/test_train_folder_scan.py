@@ -115,3 +115,14 @@ def test_when_threads_are_worth_it():
     assert not folders._worth_threads(probe(40e-6, 45e-6))  # small PNGs
     assert folders._worth_threads(probe(400e-6, 450e-6))  # larger images
     assert folders._worth_threads(probe(20e-6, 5e-3))  # a slow disk
+
+
+def test_slow_files_go_on_threads_after_three(flat, monkeypatch):
+    monkeypatch.setattr(folders, "_PROBE_SECONDS", 0.0)  # every file "slow"
+    monkeypatch.setattr(folders, "_THREADS_FROM_WALL", 0.0)
+    names: list[str] = []
+    scan_folder(
+        find_layout(flat), jobs=2, on_done=lambda: names.append(threading.current_thread().name)
+    )
+    on_threads = [n.startswith("convkit") for n in names]
+    assert on_threads[:3] == [False] * 3 and all(on_threads[3:])
