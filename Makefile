@@ -43,8 +43,10 @@ demo-train: $(STAMP)
 	$(BIN)/convkit kernels out/shapes-run --out-dir out/shapes-kernels
 	$(BIN)/convkit explain out/shapes-run out/shapes/disk/disk_0000.png out/shapes/cross/cross_0001.jpg out/shapes/square/square_0002.webp --out-dir out/shapes-why
 
+# -n auto: one pytest worker per core (pytest-xdist); `make test PYTEST_ARGS=-n0` runs in one.
+PYTEST_ARGS ?= -n auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check convkit tests benchmarks
