@@ -9,9 +9,11 @@ interleaved (A B C D A B C D ...), medians:
   once with ``dask scheduler`` / ``dask worker`` and warmed up; their start-up not counted).
 
 Targets (issue 12): 2 workers at least 1.7x the throughput of 1 worker; 2 workers within
-1.3x of the local ``-j 2`` wall time. Then the per-task overhead is measured with tasks that
-do nothing (client -> scheduler -> worker -> back, on the 2-worker cluster), and the
-figures are extrapolated to 100 workers.
+1.3x of the local ``-j 2`` wall time. Then where a cluster run's time goes: the CPU seconds
+of the client, the scheduler and the worker during one run on the 1-worker cluster (against
+the local ``-j 1`` run's), and the bytes pickled per task; the per-task overhead of tasks
+that do nothing (client -> scheduler -> worker -> back, on the 2-worker cluster); and the
+figures extrapolated to 100 workers.
 
     make bench                # or: .venv/bin/python benchmarks/bench_scaling.py [--repeat N]
 """
@@ -86,6 +88,72 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes and their children."""
+    import psutil  # a dependency of distributed
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for one in [proc, *proc.children(recursive=True)]:
+                times = one.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def where_time_goes(cluster: LoopbackCluster, run_local, run_cluster) -> dict[str, float]:
+    """CPU seconds of one local ``-j 1`` run and of one run on ``cluster``, by process."""
+    import resource
+
+    def children() -> float:
+        use = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return use.ru_utime + use.ru_stime
+
+    scheduler, workers = cluster.procs[0].pid, cluster.procs[1].pid
+    before = children()
+    run_local()
+    local = children() - before
+    sched0, work0, before = cpu_seconds([scheduler]), cpu_seconds([workers]), children()
+    run_cluster()
+    return {
+        "local -j 1 (whole process)": local,
+        "cluster: client (whole process)": children() - before,
+        "cluster: scheduler": cpu_seconds([scheduler]) - sched0,
+        "cluster: worker": cpu_seconds([workers]) - work0,
+    }
+
+
+def task_bytes(cluster: LoopbackCluster, folder: Path, out: Path) -> int:
+    """Bytes one task of this batch weighs, pickled as the client sends it (median, over a
+    run of the batch's first 20 images on ``cluster``, in this process)."""
+    import cloudpickle
+
+    from convkit.engine import cluster as engine
+    from convkit.engine.executor import BatchOptions
+    from convkit.image.outputs import OutputPlan
+    from convkit.image.sources import collect_sources
+    from convkit.image.tasks import filter_images
+
+    sizes: list[int] = []
+    original = engine.Session.submit_many
+
+    def measured(self, tasks):
+        sizes.extend(len(cloudpickle.dumps(task)) for _, task in tasks)
+        return original(self, tasks)
+
+    engine.Session.submit_many = measured
+    try:
+        sources = collect_sources([str(folder)]).sources[:20]
+        options = BatchOptions(scheduler_file=str(cluster.file))
+        filter_images(sources, ["sobel-y"], OutputPlan(out_dir=out), gray=True, batch=options)
+    finally:
+        engine.Session.submit_many = original
+    return int(statistics.median(sizes)) if sizes else 0
+
+
 def task_overhead(cluster: LoopbackCluster, tasks: int) -> tuple[float, float]:
     """Seconds per task of tasks that do nothing, through the executor (throughput over
     ``tasks``), and the round trip of one task alone."""
@@ -138,6 +206,10 @@ def main() -> None:
             for _ in range(args.repeat):
                 for name, go in contenders.items():
                     times[name].append(go())
+            cpu = where_time_goes(
+                clusters[1], contenders["local -j 1"], contenders["cluster, 1 worker"]
+            )
+            payload = task_bytes(clusters[1], folder, work / "probe")
             many, single = task_overhead(clusters[2], args.tasks)
         finally:
             for cluster in clusters.values():
@@ -151,6 +223,10 @@ def main() -> None:
     ratio = med["cluster, 2 workers"] / med["local -j 2"]
     print(f"\n  2 workers vs 1 worker: {speedup:.2f}x the throughput (target >= 1.7x)")
     print(f"  2 workers vs local -j 2: {ratio:.2f}x the wall time (target <= 1.3x)")
+    print("\nwhere the time goes: CPU seconds of one run (1-worker cluster), by process")
+    for name, value in cpu.items():
+        print(f"  {name:<32} {value:6.2f} s   {value / n * 1e3:6.2f} ms per image")
+    print(f"  one task pickled: {payload:,} bytes")
     per_image = med["local -j 1"] / n  # one core's work per image, start-up included
     print(f"\nper-task overhead ({args.tasks} no-op tasks on 2 workers through the executor):")
     print(

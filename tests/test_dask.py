@@ -139,6 +139,17 @@ def test_filter_and_grayscale_equal_a_local_run_byte_for_byte(cluster, tmp_path,
             (tmp_path / name).rename(tmp_path / f"{name}-{args[0]}")
     assert _files(tmp_path / "raw")  # --raw arrays written by the workers, beside the cwd
 
+    def probe():
+        cv2 = sys.modules.get("cv2")
+        return cv2 is not None and cv2.getNumThreads(), "tensorflow" in sys.modules
+
+    # Each 1-thread worker ran OpenCV on 1 thread, and loaded no TensorFlow for images (the
+    # first test on this module's cluster: no Keras test has run on it yet).
+    states = cluster.client.run(probe)
+    assert any(threads for threads, _ in states.values()), states
+    assert all(threads in (False, 1) for threads, _ in states.values()), states
+    assert not any(tf for _, tf in states.values()), states
+
 
 def test_info_json_on_the_cluster_is_the_local_one(cluster, tmp_path, run_cli):
     _images(tmp_path / "in", 4, bad=1)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -84,12 +85,44 @@ class Cluster:
         return address
 
 
+_FITTED = False
+
+
+def fit_worker() -> None:
+    """Once per worker process: OpenCV and TensorFlow may use as many threads inside one
+    operation as the worker has task threads (``dask worker --nthreads``), through
+    ``CONVKIT_THREADS`` (:func:`convkit.heavy.thread_count`), unless that is set. Left
+    alone, each uses every core of the machine: a machine's worth of threads per task,
+    fighting the other workers and the scheduler for the cores."""
+    global _FITTED
+    if _FITTED:
+        return
+    _FITTED = True
+    if os.environ.get("CONVKIT_THREADS", "").strip():
+        return
+    distributed = sys.modules.get("distributed")  # loaded on a worker: it runs us
+    try:
+        threads = int(distributed.get_worker().state.nthreads)
+    except (ValueError, AttributeError, TypeError):
+        return  # not on a Dask worker
+    os.environ["CONVKIT_THREADS"] = str(max(1, threads))
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:  # already loaded (a task before): its pool is set now
+        cv2.setNumThreads(max(1, threads))
+
+
 def run_task(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
     """On a worker: ``(True, fn(*args))``, or ``(False, error)`` for a bad input."""
+    fit_worker()
     try:
         return True, fn(*args)
     except ConvkitError as exc:
         return False, exc
+
+
+def run_one(task: Any) -> tuple[bool, Any]:
+    """On a worker: :func:`run_task` of a :class:`~convkit.engine.executor.Task`."""
+    return run_task(task.fn, *task.args)
 
 
 class Session:
@@ -133,18 +166,19 @@ class Session:
         except Exception:  # noqa: BLE001 - closing a lost connection must not hide the cause
             pass
 
-    def submit(self, index: int, fn: Callable[..., Any], args: tuple) -> Any:
-        """Submit ``fn(*args)`` for input ``index``; its future is among :meth:`done`."""
-        name = getattr(fn, "__name__", "task").strip("_<>") or "task"
-        future = self.client.submit(
-            run_task,
-            fn,
-            *args,
-            key=f"convkit-{name}-{self._token}-{index}",
-            pure=False,
-        )
-        self._completed.add(future)
-        return future
+    def submit_many(self, tasks: list[tuple[int, Any]]) -> list[Any]:
+        """Submit ``(index, task)`` pairs (each a :class:`~convkit.engine.executor.Task`)
+        in one message to the scheduler (one ``submit`` each would be one each); their
+        futures, in order, are among :meth:`next_done`."""
+        if not tasks:
+            return []
+        keys = []
+        for index, task in tasks:
+            name = getattr(task.fn, "__name__", "task").strip("_<>") or "task"
+            keys.append(f"convkit-{name}-{self._token}-{index}")
+        futures = self.client.map(run_one, [task for _, task in tasks], key=keys, pure=False)
+        self._completed.update(futures)
+        return futures
 
     def next_done(self) -> list[tuple[Any, Any]]:
         """``(future, result)`` of the submitted tasks that have finished, waiting for at

@@ -437,12 +437,14 @@ class Executor(Generic[T]):
         again: list[int] = []  # inputs whose workers died, to submit once more
         tries: dict[int, int] = {}
         while True:
-            while not self.stopped and len(running) < session.window:
+            batch: list[tuple[int, Task]] = []  # one message to the scheduler, not one each
+            while not self.stopped and len(running) + len(batch) < session.window:
                 index = again.pop() if again else next(queue, None)
                 if index is None:
                     break
-                item = task(index)
-                running[session.submit(index, item.fn, item.args)] = index
+                batch.append((index, task(index)))
+            for (index, _), future in zip(batch, session.submit_many(batch), strict=True):
+                running[future] = index
             if not running:
                 return self.report
             for future, result in session.next_done():
