@@ -11,7 +11,10 @@ fail-fast, the progress events, the report); what this module adds:
   into a value: the client tells a bad input (its one error line) from a bug (raised, as
   locally) without a second look at the cluster.
 * **Bounded in flight.** At most :attr:`Session.window` tasks are submitted at once (a few
-  per worker thread): a million inputs never mean a million futures.
+  per worker thread): a million inputs never mean a million futures. Each top-up goes to
+  the scheduler as one message (:meth:`Session.submit_many`), not one per task.
+* **Threads.** On its first task a worker process limits OpenCV's and TensorFlow's threads
+  to its own task threads (:func:`fit_worker`).
 * **Dying workers.** A worker that dies (killed, out of memory) has its tasks rescheduled
   by the scheduler on the others; a task that was running on more dying workers than the
   scheduler's ``distributed.scheduler.allowed-failures`` (default 3) comes back as
