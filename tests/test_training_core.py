@@ -252,8 +252,9 @@ def test_classify_answers_every_image_in_order(tiny_model, tmp_path, jobs):
 
     colours = [(250, 10, 10), (10, 250, 10), None, (10, 10, 250), (200, 180, 0)]
     sources = _sources(tmp_path, colours)
-    classifier = open_classifier(tiny_model.parent, top_k=2)
+    classifier = open_classifier(tiny_model.parent, top_k=2, max_memory=3 << 30)
     assert classifier.class_names == ["red", "green", "blue"] and classifier.note is None
+    assert classifier.max_memory == 3 << 30  # what a cluster's workers load the model with
     report = classifier.classify(sources, BatchOptions(jobs=jobs), batch=2)
     assert report.inputs == 5 and report.failed == 1 and not report.stopped_early
     assert isinstance(report.errors[0], ImageReadError)

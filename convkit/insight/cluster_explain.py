@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.engine.executor import BatchOptions, BatchReport, Task
 
 if TYPE_CHECKING:
@@ -120,7 +119,7 @@ def explain_on_cluster(
     check_for_cluster(sources, list(targets.values()))
     key = model_key(classifier.path)
     light = replace(classifier, model=None, path=Path(key[0]))
-    settings = (writer, create_folders, getattr(classifier, "max_memory", DEFAULT_MAX_MEMORY))
+    settings = (writer, create_folders, classifier.max_memory)
 
     def task(i: int) -> Task:
         mine = {(i, w): target_for_cluster(targets[(i, w)]) for w in whats}

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convkit.defaults import DEFAULT_MAX_MEMORY
 from convkit.engine.executor import BatchOptions, BatchReport, Task
 
 if TYPE_CHECKING:
@@ -106,7 +105,7 @@ def classify_on_cluster(
     check_for_cluster(sources)
     key = model_key(classifier.path)
     light = replace(classifier, model=None, path=Path(key[0]))
-    max_memory = getattr(classifier, "max_memory", DEFAULT_MAX_MEMORY)
+    max_memory = classifier.max_memory
     with options.executor(len(sources), name_input=lambda i: sources[i].display) as executor:
         executor.run_tasks(
             lambda i: Task(classify_one, (key, light, for_cluster(sources[i]), max_memory))

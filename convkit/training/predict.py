@@ -213,6 +213,7 @@ class Classifier:
     held: int = 256  # prepared images held for one call of the model
     per_call: int = 64  # images the model takes at once
     metadata: ModelMetadata | None = None  # what the model file says of itself
+    max_memory: int = DEFAULT_MAX_MEMORY  # the budget it was opened with (cluster workers too)
 
     @property
     def preparation(self) -> dict[str, Any] | None:
@@ -324,6 +325,7 @@ def open_classifier(
         held=held,
         per_call=per_call,
         metadata=metadata,
+        max_memory=max_memory,
     )
 
 
