@@ -45,9 +45,6 @@ from convkit.errors import ClusterError, ConvkitError, UsageError
 DEFAULT_CONNECT_TIMEOUT = 5.0
 """Seconds to reach the scheduler before the run fails (Dask's own default is 30)."""
 
-ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
-"""The environment variable Dask reads a scheduler's address from."""
-
 
 @dataclass(frozen=True)
 class Cluster:
@@ -232,8 +229,3 @@ class Session:
 def connect(cluster: Cluster) -> Session:
     """A :class:`Session` on ``cluster``'s scheduler."""
     return Session(cluster)
-
-
-def address_from_environment() -> str | None:
-    """``DASK_SCHEDULER_ADDRESS``, when set (Dask's own variable for the scheduler)."""
-    return os.environ.get(ADDRESS_VARIABLE, "").strip() or None

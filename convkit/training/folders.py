@@ -99,10 +99,6 @@ class FolderLayout:
     skipped: int = 0  # files that are no image
     notes: list[str] = field(default_factory=list)
 
-    def part_files(self, part: str) -> list[int]:
-        """The indices of ``files`` in ``part``."""
-        return [i for i, f in enumerate(self.files) if f.part == part]
-
 
 def _listing(folder: Path) -> list[Path]:
     try:
