@@ -58,7 +58,9 @@ def heatmap_picture(
     bar = fig.colorbar(shown, ax=right, fraction=0.046, pad=0.03)
     if bar.solids is not None:
         bar.solids.set_alpha(1.0)  # the legend's colours at full strength
-    bar.set_label("evidence for the class (1 = strongest in this image)", fontsize=9)
+    # A wide, short picture leaves the bar too short for the long label.
+    label = "evidence for the class (1 = strongest in this image)"
+    bar.set_label(label if panel_h >= 3.5 else "evidence (1 = strongest)", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     fig.suptitle(title, fontsize=13, fontweight="bold")
     if subtitle:
