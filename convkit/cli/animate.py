@@ -278,6 +278,11 @@ def animate(
     note = result.cap_note()
     if note:
         report.note(report.for_user(note))
+    if result.stale_frames:
+        report.note(
+            f"removed {result.stale_frames} frame(s) of an earlier, longer animation "
+            f"from {frames_dir}"
+        )
     where = [str(output)] if output is not None else []
     if frames_dir is not None:
         where.append(f"{len(result.steps)} PNGs in {frames_dir}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class Animation:
     fps: float
     paths: list[Path] = field(default_factory=list)
     """The files written."""
+    stale_frames: int = 0
+    """Frames of an earlier, longer animation removed from ``frames_dir``."""
 
     @property
     def capped(self) -> bool:
@@ -248,6 +251,22 @@ class PngSink:
         write_atomic(path, buffer.getvalue())
         self.paths.append(path)
 
+    def remove_stale(self) -> int:
+        """Remove the ``frame-N.png`` of an earlier animation that this one did not
+        rewrite (a longer one, or other digits), so the folder holds this animation alone;
+        the number removed. Only files of that exact name pattern are touched."""
+        written = {p.name for p in self.paths}
+        removed = 0
+        for entry in self.folder.iterdir():
+            if _FRAME_NAME.fullmatch(entry.name) and entry.name not in written:
+                if entry.is_file() and not entry.is_symlink():
+                    entry.unlink()
+                    removed += 1
+        return removed
+
+
+_FRAME_NAME = re.compile(r"frame-\d{4,}\.png")
+
 
 def _mp4_module() -> Any:
     try:
@@ -375,6 +394,7 @@ def animate(
         result.paths.append(output)
     if pngs is not None:
         result.paths += pngs.paths
+        result.stale_frames = pngs.remove_stale()  # only once every frame is written
     return result
 
 
