@@ -479,3 +479,17 @@ def test_explain_shards_and_skip_existing(tiny_conv_classifier, photos, tmp_path
     assert [r["path"] for r in json.loads(again.text)] == [str(photos / "img05.png")]
     assert "12 images, 1 file written, 11 skipped (their files exist)" in again.stderr
     assert files_under(out) == reference
+
+
+def test_skip_existing_refuses_results_written_over_their_inputs(photos, run_main, cli_error):
+    # In place, every output is its own input and always exists: nothing would be redone.
+    before = files_under(photos)
+    one = photos / "img01.png"
+    result = run_main(["grayscale", one, "-o", one, "--in-place", "--skip-existing"])
+    cli_error(result, 2, r"--skip-existing cannot be used with --in-place: .*img01\.png")
+    folder = run_main(
+        ["grayscale", photos, "-r", "-d", photos, "--name", "{stem}.{ext}", "--in-place",
+         "--skip-existing"]
+    )  # fmt: skip
+    cli_error(folder, 2, r"--skip-existing cannot be used with --in-place")
+    assert files_under(photos) == before  # nothing read, nothing written

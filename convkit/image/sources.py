@@ -171,7 +171,10 @@ def sources_scope(
 ) -> Scope:
     """The part of ``sources`` a batch with ``options`` does: its shard by each source's
     :attr:`~Source.shard_key`, less those whose ``outputs(index)`` all exist
-    (:func:`convkit.engine.scope.batch_scope`)."""
+    (:func:`convkit.engine.scope.batch_scope`). An output that is its own input (written
+    in place) always exists: skipping on it would redo nothing, so that is refused."""
+    if options is not None and options.skip_existing and outputs is not None:
+        _refuse_skipping_in_place(sources, outputs)
     return batch_scope(
         options,
         [source.display for source in sources],
@@ -179,6 +182,18 @@ def sources_scope(
         outputs,
         dry_run=dry_run,
     )
+
+
+def _refuse_skipping_in_place(sources: Sequence[Source], outputs: Outputs) -> None:
+    for index, source in enumerate(sources):
+        if source.is_stdin or source.problem:
+            continue
+        for path in outputs(index):
+            if path is not None and os.path.abspath(path) == os.path.abspath(source.path):
+                raise UsageError(
+                    f"`skip_existing` cannot be used with `in_place`: {source.display} is "
+                    "its own output, which always exists, so nothing would be done"
+                )
 
 
 def file_kind(path: Path) -> tuple[str, str]:
