@@ -59,6 +59,19 @@ def test_split_layout(tmp_path):
     assert counts == {"train": [3, 3, 3], "val": [1, 1, 1], "test": [2, 2, 2]}
 
 
+def test_links_to_folders_inside_a_class_are_not_followed(tmp_path):
+    # A link to ".." would never end; one to another class would relabel its images.
+    root = ff.make_flat(tmp_path / "d", per_class=3, odd=False)
+    (root / "disk" / "up").symlink_to("..")
+    (root / "disk" / "crosses").symlink_to(root / "cross")
+    real = root / "square" / "more"
+    real.mkdir()
+    (real / "extra.png").write_bytes((root / "square" / "square_0000.png").read_bytes())
+    layout = find_layout(root)
+    per_class = [sum(f.label == k for f in layout.files) for k in range(3)]
+    assert per_class == [3, 3, 4]  # real sub-folders still count
+
+
 def test_gray_means_equal_channels():
     from convkit.training.folders import is_gray
 

@@ -116,7 +116,9 @@ def _class_folders(folder: Path) -> list[Path]:
 def _images_in(folder: str) -> tuple[list[str], int]:
     """The image files under ``folder`` (sub-folders too, hidden ones left out), sorted, as
     ``folder/NAME`` (``NAME`` for ``.``), and how many other files there were. Only regular
-    files (a pipe would block a read)."""
+    files (a pipe would block a read); links to folders are not followed (as ``-r`` and
+    ``os.walk``: a link to ``..`` would never end, and one to another class's folder would
+    give its images this class's label)."""
     found, skipped = [], 0
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
@@ -127,7 +129,7 @@ def _images_in(folder: str) -> tuple[list[str], int]:
         name = entry.name
         if name.startswith("."):
             continue
-        if entry.is_dir():
+        if entry.is_dir(follow_symlinks=False):
             more, other = _images_in(prefix + name)
             found.extend(more)
             skipped += other
