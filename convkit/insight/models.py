@@ -91,12 +91,27 @@ def conv_layers(model, *, path: str | Path | None = None) -> list:
 
     found = [layer for layer in model_layers(model) if type(layer).__name__ in CONV_TYPES]
     if not found:
+        nested = [layer.name for layer in model_layers(model) if _holds_conv(layer)]
+        hint = (
+            f" (the nested model {listed(nested)} holds convolutions, but only the model's "
+            "own layers are looked at: build it without nesting)"
+            if nested
+            else ""
+        )
         raise ModelError(
             "the model has no convolution layer (Conv2D, Conv2DTranspose, DepthwiseConv2D, "
-            f"SeparableConv2D) to look at; its layers: {listed(layer_names(model))}",
+            f"SeparableConv2D) to look at; its layers: {listed(layer_names(model))}{hint}",
             path=None if path is None else str(path),
         )
     return found
+
+
+def _holds_conv(layer) -> bool:
+    """Whether ``layer`` is a model with a 2-D convolution somewhere inside."""
+    return any(
+        type(inner).__name__ in CONV_TYPES or _holds_conv(inner)
+        for inner in getattr(layer, "layers", None) or ()
+    )
 
 
 def pick_conv_layers(model, names: Sequence[str] | None, *, path=None) -> list:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +214,15 @@ def _check_classes(layout: FolderLayout) -> None:
         )
     if not layout.files:
         raise DataError(f"no image files in the class folders ({_LAYOUT_HELP})", path=where)
+    for name in layout.class_names:
+        # A class name goes into labels.txt (one a line), JSON and titles: a newline would
+        # split it in two, an undecodable byte (a surrogate) cannot be written as UTF-8.
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+            raise DataError(
+                f"class folder {name!r} has a control character or a byte that is not UTF-8 "
+                "in its name: rename the folder (the name is the class name)",
+                path=where,
+            )
 
 
 @dataclass(slots=True)

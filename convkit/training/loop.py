@@ -95,7 +95,12 @@ def _resume_point(data: TrainingData, out: Path, state: RunState, events: Traini
     if state.class_names is not None and state.class_names != list(data.class_names):
         raise DataError(
             "the data's class names differ from those the run was started with "
-            f"({state.source}); give the same data with `data_dir`"
+            f"({state.source}); "
+            + (
+                "give that folder (`data`)"
+                if state.config.dataset == "folder"
+                else "give the same data with `data_dir`"
+            )
         )
     done = state.epochs_completed
     start = Start(

@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -247,6 +248,11 @@ def parse_metadata(entry: Any, path: Path) -> ModelMetadata:
         or not all(isinstance(n, str) and 0 < len(n) <= 1000 for n in names)
     ):
         raise _damaged(path, '"class_names" must be a list of at least 2 non-empty names')
+    if len(set(names)) < len(names):
+        twice = next(n for i, n in enumerate(names) if n in names[:i])
+        raise _damaged(path, f'"class_names" names {_shown(twice)} twice')
+    if any(unicodedata.category(c) == "Cc" for n in names for c in n):
+        raise _damaged(path, '"class_names" has a name with a control character (a newline ...)')
     prep = entry.get("preparation")
     if not isinstance(prep, dict):
         raise _damaged(path, '"preparation" is not a JSON object')

@@ -9,6 +9,7 @@ caller writes them (atomically, with :func:`convkit.files.write_atomic`).
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,11 @@ def _figure(width: float, height: float):
 
 def _png(fig, dpi: int = 110) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
+    with warnings.catch_warnings():
+        # Class names in a script the font lacks (CJK ...) draw as boxes; Matplotlib would
+        # add a warning line per missing glyph and figure to the run's diagnostics.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
+        fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 

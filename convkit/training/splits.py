@@ -111,6 +111,7 @@ def folder_split(
     if len(pool) < 1 or len(val) < 1 or len(test) < 1:
         raise UsageError(
             f"too few images to split: {len(pool)} for training, {len(val)} for validation, "
-            f"{len(test)} for testing (each needs at least one)"
+            f"{len(test)} for testing (each needs at least one: add images, or change "
+            "`val_split` / `test_split`)"
         )
     return FolderSplit(np.sort(pool), np.sort(val), np.sort(test), limited)
