@@ -51,6 +51,24 @@ def test_train_split_too_small_names_the_flags(tmp_path, run_main):
     assert not out.exists()
 
 
+def test_train_limit_too_small_names_limit_too(tmp_path, run_main):
+    # --limit 2 passes its own check, but a class never gives its last image to validation.
+    data = _two_classes(tmp_path / "data", "cross", n=6)
+    result = run_main(["train", data, "--limit", "2", "--out", tmp_path / "out"])
+    _error_line(result, 2, "too few images to split", "--val-split / --test-split / --limit")
+
+
+def test_train_image_size_too_small_for_the_named_model_is_one_line(tmp_path, run_main):
+    # It was the error of a spec the user never wrote: three lines, a caret under the
+    # built-in model's spec, and no word of --image-size.
+    data = _two_classes(tmp_path / "data", "cross")
+    out = tmp_path / "out"
+    result = run_main(["train", data, "--image-size", "1x1", "--out", out])
+    line = _error_line(result, 2, "at 1x1 are too small for the small model", "--image-size")
+    assert "^^" not in result.stderr and "conv2d(32" not in result.stderr, line
+    assert not out.exists()
+
+
 @pytest.fixture(scope="module")
 def keras():
     from convkit.heavy import import_keras
@@ -117,3 +135,12 @@ def test_resume_with_other_classes_names_the_data_argument(tmp_path, run_main):
     result = run_main(["train", other, "--resume", out, "--epochs", "2", "-q"])
     line = _error_line(result, 1, "class names differ", "give that folder (data)")
     assert "--data-dir" not in line
+    # The same classes but two files fewer (8 images: 2 test, 1 validation, 5 training;
+    # then 6: 1, 1, 4): the splits are drawn anew, which is said.
+    for path in sorted((data / "disk").iterdir())[:2]:
+        path.unlink()
+    result = run_main(["train", data, "--resume", out, "--epochs", "2", "--json"])
+    assert result.exit_code == 0, result
+    assert "the folder changed since the run started (5 training images then, 4 now)" in (
+        result.stderr
+    )

@@ -102,6 +102,13 @@ def _resume_point(data: TrainingData, out: Path, state: RunState, events: Traini
                 else "give the same data with `data_dir`"
             )
         )
+    seen = [r.images for r in state.history if r.complete]
+    if state.config.dataset == "folder" and seen and seen[-1] != len(data.x_train):
+        events.note(
+            f"the folder changed since the run started ({seen[-1]} training images then, "
+            f"{len(data.x_train)} now): the validation and test images are picked anew, "
+            "so some of them may have been trained on"
+        )
     done = state.epochs_completed
     start = Start(
         None,

@@ -81,13 +81,24 @@ def check_stack(
     ``image_shape`` images is refused in a fraction of a second, pointing at the layer, and
     so is one whose training step would need more than ``max_memory`` bytes
     (:func:`training_memory`): ``conv2d(100000, 3)`` on CIFAR would need 49 GiB."""
-    from convkit.arithmetic.stack import analyze_spec
+    from convkit.arithmetic.stack import analyze_spec, analyze_stack
+    from convkit.errors import LayerError
 
     if max_memory < 1:
         raise UsageError(f"`max_memory` must be at least 1 byte, got {max_memory}")
     layers = config_layers(config, num_classes)
     check_spec_input(layers, image_shape, images=images)
-    stack = analyze_spec(layers, tuple(image_shape))
+    if config.spec is None:
+        # A named model the user did not write: no caret under its spec, but the size.
+        try:
+            stack = analyze_stack(layers, tuple(image_shape))
+        except LayerError as exc:
+            raise UsageError(
+                f"{images} at {format_shape(tuple(image_shape)[:2], 'x')} are too small for "
+                f"the {config.model} model ({exc.message}): give a larger `image_size`"
+            ) from None
+    else:
+        stack = analyze_spec(layers, tuple(image_shape))
     weights, activations = training_memory(stack, num_classes, config.batch_size)
     if weights + activations > max_memory:
         raise UsageError(

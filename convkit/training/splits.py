@@ -112,6 +112,6 @@ def folder_split(
         raise UsageError(
             f"too few images to split: {len(pool)} for training, {len(val)} for validation, "
             f"{len(test)} for testing (each needs at least one: add images, or change "
-            "`val_split` / `test_split`)"
+            f"`val_split` / `test_split`{' / `limit`' if limited else ''})"
         )
     return FolderSplit(np.sort(pool), np.sort(val), np.sort(test), limited)
