@@ -205,9 +205,10 @@ def ensure_folder(folder: Path, *, created_ok: bool) -> None:
             return
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ImageWriteError(
-            f"cannot create folder: {os_error_reason(exc)}", path=str(folder)
-        ) from None
+        reason = os_error_reason(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a file of that name is in the way"  # not "File exists"
+        raise ImageWriteError(f"cannot create folder: {reason}", path=str(folder)) from None
 
 
 def save_npy(path: Path, array) -> None:

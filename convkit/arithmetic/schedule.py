@@ -50,6 +50,24 @@ LAYER_NAMES = {
 }
 
 
+MAX_SCHEDULE_TAPS = 1 << 25
+"""Taps (output cells × kernel cells) a schedule lists at most: 33 million, over a GB of
+JSON; 1024x1024 with a 3x3 kernel is 9.4 million."""
+
+MAX_CANVAS = 1 << 22
+"""Cells of the padded (or stretched) input along one axis at most."""
+
+
+def _check_canvas(cells: int) -> None:
+    """A :class:`SpecError` when one axis of the drawn input would be too long to list."""
+    if cells > MAX_CANVAS:
+        raise SpecError(
+            f"the padded input would be {cells:,} cells along one axis, over the limit of "
+            f"{MAX_CANVAS:,} for a schedule: give a smaller `input_shape`, `stride`, `dilation` "
+            "or `padding`"
+        )
+
+
 @dataclass(frozen=True)
 class Axis:
     """One spatial axis of a layer, as a picture draws it.
@@ -87,6 +105,7 @@ def _conv_axis(n: int, k: int, s: int, d: int, padding: Padding) -> Axis:
     """A convolution or pooling window sliding over the padded input with stride ``s``."""
     win = window(n, k, s, padding, d)
     before, after = win.before, win.after
+    _check_canvas(before + n + after)
     cells = tuple(
         q - before if before <= q < before + n else None for q in range(before + n + after)
     )
@@ -105,6 +124,7 @@ def _transpose_axis(n: int, k: int, s: int, d: int, out: int, crop: int) -> Axis
     first = crop - (k_eff - 1)  # stretched position of output 0's first tap
     start = min(first, 0)
     end = max(out - 1 + crop, span - 1)  # the last tap of the last output, or the input's end
+    _check_canvas(end - start + 1)
 
     def cell(q: int) -> int | None:
         return q // s if 0 <= q < span and q % s == 0 else None
@@ -282,6 +302,13 @@ def layer_schedule(
     kh, kw = _pair(kernel if kernel is not None else KIND_BY_TYPE["MaxPooling2D"].params[0].default)
     strides = _pair(stride) if stride is not None else ((kh, kw) if pool else (1, 1))
     dil = _pair(dilation)
+    out_h, out_w = result.output_shape[0], result.output_shape[1]
+    if out_h * out_w * kh * kw > MAX_SCHEDULE_TAPS:
+        raise SpecError(
+            f"the schedule of this layer would list {out_h}x{out_w} output cells of {kh}x{kw} "
+            f"taps, over the limit of {MAX_SCHEDULE_TAPS:,} taps (about 1.5 GB of JSON): "
+            f"give a smaller `input_shape`, `stride` or `padding`. Received: input_shape=({h}, {w})"
+        )
     axes = []
     for i, (n, k) in enumerate(((h, kh), (w, kw))):
         if transpose:

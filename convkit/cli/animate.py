@@ -235,6 +235,13 @@ def animate(
 
     if input_shape is None:
         raise UsageError("`input_shape` is missing: give the input size, e.g. `input_shape` 5")
+    if weights is not None and kernel is None and weights.strip().isdigit():
+        # shape-calc's -k is the kernel's size; here it is its values: a 1x1 kernel.
+        raise UsageError(
+            f"-k {weights.strip()} is a kernel's values (a 1x1 kernel holding "
+            f"{weights.strip()}), not its size: give --kernel-size {weights.strip()}, or add "
+            "--kernel-size 1 for that 1x1 kernel"
+        )
     layer = {
         "input_shape": parse_dims(input_shape, "input_shape"),
         **parse_layer_sizes(kernel, stride, padding, dilation, output_padding),

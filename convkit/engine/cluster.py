@@ -64,25 +64,64 @@ class Cluster:
         if self.address and self.scheduler_file:
             raise UsageError("give `scheduler` or `scheduler_file`, not both")
         if self.address:
+            problem = address_problem(self.address)
+            if problem:
+                raise UsageError(
+                    f"`scheduler` {self.address!r} is not a scheduler address like "
+                    f"tcp://HOST:PORT ({problem})"
+                )
             return self.address
         if not self.scheduler_file:
             raise UsageError("a cluster needs `scheduler` (an address) or `scheduler_file`")
         path = Path(self.scheduler_file)
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as file:  # /dev/zero or a huge file: read a bounded part
+                data = file.read(MAX_SCHEDULER_FILE + 1)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise UsageError(f"`scheduler_file` {str(path)!r}: {reason}") from None
         try:
-            address = json.loads(text).get("address")
-        except (ValueError, AttributeError):
+            if len(data) > MAX_SCHEDULER_FILE:
+                raise ValueError("too large")
+            address = json.loads(data.decode("utf-8")).get("address")
+        except (ValueError, AttributeError):  # UnicodeDecodeError is a ValueError
             address = None
         if not isinstance(address, str) or not address:
             raise UsageError(
                 f"`scheduler_file` {str(path)!r} holds no scheduler address (the JSON file a Dask "
                 "scheduler writes when told where)"
             )
+        problem = address_problem(address)
+        if problem:
+            raise UsageError(
+                f"`scheduler_file` {str(path)!r} holds {address!r}, not a scheduler address "
+                f"like tcp://HOST:PORT ({problem})"
+            )
         return address
+
+
+MAX_SCHEDULER_FILE = 1 << 20
+"""Bytes of a scheduler file read at most (Dask writes a few hundred)."""
+
+
+def address_problem(address: str) -> str:
+    """Why ``address`` is not a Dask scheduler's address (``tcp://HOST:PORT``,
+    ``HOST:PORT``, another Dask scheme), or ``""``: checked before connecting, which would
+    wait the whole timeout on a typo."""
+    from convkit.heavy import import_distributed
+
+    addressing = import_distributed().comm.addressing  # without Dask: how to install it
+    try:
+        scheme, location = addressing.parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = addressing.parse_host_port(location)
+            if not host:
+                return "the host is empty"
+            if not 0 < port < 65536:
+                return f"port {port} is not 1-65535"
+    except (ValueError, TypeError) as exc:
+        return str(exc).split("\n")[0] or type(exc).__name__
+    return ""
 
 
 _FITTED = False

@@ -37,6 +37,20 @@ def check_manifest(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"`manifest` {path} is a folder; give a file name (FILE.jsonl)")
+    try:
+        start = b""
+        if path.is_file():  # not a pipe or a device: reading would wait or never end
+            with open(path, "rb") as file:
+                start = file.read(64).lstrip()
+    except OSError:
+        start = b""  # missing (created on opening), or said when it is opened
+    if start and not start.startswith(b"{"):
+        # Lines are only ever added: an image or another file named by mistake would be
+        # damaged, not replaced.
+        raise UsageError(
+            f"`manifest` {path} exists and is not a manifest (JSON lines); give a new file "
+            "name or an earlier run's manifest"
+        )
     return path
 
 
@@ -56,9 +70,10 @@ class Manifest:
                 folder.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         except OSError as exc:
-            raise UsageError(
-                f"`manifest` {self.path}: cannot open it ({os_error_reason(exc)})"
-            ) from None
+            reason = os_error_reason(exc)
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                reason = "a file of that name is in the way of its folder"  # not "File exists"
+            raise UsageError(f"`manifest` {self.path}: cannot open it ({reason})") from None
         return self
 
     def __exit__(self, *exc_info) -> None:

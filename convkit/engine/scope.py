@@ -181,8 +181,9 @@ def batch_scope(
 
 class _Existing:
     """Whether every output of an input exists (written atomically: complete), from one
-    listing per folder rather than one ``stat`` per file (a million outputs in one folder:
-    one pass). Standard output never exists; an input without outputs is never done."""
+    listing per folder (a million outputs in one folder: one pass), then one ``stat`` of
+    each file found: an empty one does not count. Standard output never exists; an input
+    without outputs is never done."""
 
     def __init__(self) -> None:
         self._folders: dict[str, frozenset[str]] = {}
@@ -200,7 +201,12 @@ class _Existing:
             except OSError:
                 files = frozenset()
             self._folders[folder] = files
-        return name in files
+        if name not in files:
+            return False
+        try:  # an empty file is no image: a crash after the rename, before the data reached
+            return os.stat(path).st_size > 0  # the disk, or made by another tool; redo it
+        except OSError:
+            return False
 
 
 def _refuse_output(manifest: Path, outputs: Outputs, total: int) -> None:

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["MAX_DRAWN", "Animation", "animate", "frame_steps"]
 
 MAX_DRAWN = 32
+
+MAX_CANVAS_DRAWN = 128
+"""Cells across the drawn grid at most: the input with its padding (transposed: with its
+inserted zeros), which padding, dilation or stride can make far larger than the input."""
 """The largest input side drawn; larger inputs have their schedule as JSON only."""
 
 HOLD_SECONDS = 3.0
@@ -172,7 +176,8 @@ class Indexed:
         w, h = state.size
         clipped = []
         for x0, y0, x1, y1 in boxes:
-            box = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+            # Drawn boxes hold their right and bottom edges (ImageDraw); crop boxes do not.
+            box = (max(x0, 0), max(y0, 0), min(x1 + 1, w), min(y1 + 1, h))
             if box[0] < box[2] and box[1] < box[3]:
                 self.image.paste(self.convert(state.crop(box)), box[:2])
                 clipped.append(box)
@@ -340,6 +345,15 @@ def check_drawable(schedule: Schedule) -> None:
             f"an input of {h}x{w} is too large to draw: an animation shows at most "
             f"{MAX_DRAWN}x{MAX_DRAWN} cells, each with its number (`input_shape`); its "
             "schedule, at any size, comes as `json`"
+        )
+    canvas = max(len(schedule.rows.cells), len(schedule.cols.cells))
+    if canvas > MAX_CANVAS_DRAWN:
+        # Padding, dilation or a transposed stride can make the drawn grid far larger than
+        # the input: a picture of gigabytes, drawn for minutes.
+        raise UsageError(
+            f"the padded input would be {canvas} cells across, too large to draw (at most "
+            f"{MAX_CANVAS_DRAWN}): give a smaller `kernel`, `dilation`, `stride` or "
+            "`padding`; its schedule, at any size, comes as `json`"
         )
 
 

@@ -142,4 +142,11 @@ def layer_numbers(
         kernel = None
     elif kernel is None:
         kernel = seeded_values(schedule.kernel, seed + 1, -1, 2)
-    return Numbers(inputs, kernel, layer_outputs(schedule, inputs, kernel), source)
+    with np.errstate(over="ignore", invalid="ignore"):
+        outputs = layer_outputs(schedule, inputs, kernel)
+    if not np.isfinite(outputs).all():  # finite values whose products overflow (1e308)
+        raise KernelError(
+            "the kernel's values (`weights`) are too large: a sum of products overflows "
+            "to infinity; scale the kernel down"
+        )
+    return Numbers(inputs, kernel, outputs, source)
