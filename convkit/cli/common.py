@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -48,43 +48,40 @@ def output_plan(output, out_dir, name, fmt, in_place, quality=None) -> OutputPla
 
 
 def batch_options(
-    jobs: int | None,
-    fail_fast: bool,
+    flags: Mapping[str, Any],
     tick,
     on_result=None,
     *,
     verb: str = "written",
     per_image: bool = False,
-    scheduler: str | None = None,
-    scheduler_file=None,
-    shard: str | None = None,
-    skip_existing: bool = False,
-    manifest: Path | None = None,
 ) -> BatchOptions:
-    """The executor's options for ``-j``, ``--fail-fast`` and a progress ``tick``; failed
-    inputs are reported on stderr as they happen, and an interruption closes with a line
-    that says how far the batch got (in the words of :func:`finish_batch`: ``verb``,
-    ``per_image``). ``on_result(index, result, error)`` streams records. ``--scheduler``
-    (or ``DASK_SCHEDULER_ADDRESS``) and ``--scheduler-file`` send the work to a Dask
-    cluster; ``--scheduler-file`` wins over the environment variable. ``--shard``,
-    ``--skip-existing`` and ``--manifest`` pass through (:mod:`convkit.engine.scope`)."""
+    """The executor's options from the batch flags every many-image command shares, read
+    from ``flags`` (the command's parameters: its ``locals()``; a flag the command does not
+    take keeps its default): ``-j``, ``--fail-fast``, ``--scheduler`` (or
+    ``DASK_SCHEDULER_ADDRESS``) and ``--scheduler-file`` (a Dask cluster; the file wins over
+    the environment variable), ``--shard``, ``--skip-existing`` and ``--manifest``
+    (:mod:`convkit.engine.scope`). A progress ``tick``; failed inputs are reported on stderr
+    as they happen, and an interruption closes with a line that says how far the batch got
+    (in the words of :func:`finish_batch`: ``verb``, ``per_image``).
+    ``on_result(index, result, error)`` streams records."""
     from convkit.engine.executor import BatchOptions, default_jobs
     from convkit.engine.shards import parse_shard
 
+    scheduler, scheduler_file = flags.get("scheduler"), flags.get("scheduler_file")
     if scheduler_file is not None and scheduler and scheduler == _env_scheduler():
         scheduler = None  # the file given on the command line over the environment
     return BatchOptions(
         scheduler=scheduler or None,
         scheduler_file=None if scheduler_file is None else str(scheduler_file),
-        jobs=jobs or default_jobs(),
-        fail_fast=fail_fast,
+        jobs=flags.get("jobs") or default_jobs(),
+        fail_fast=bool(flags.get("fail_fast", False)),
         on_error=report.input_error,
         on_done=tick,
         on_interrupt=lambda result: report.summary(result, verb=verb, per_image=per_image),
         on_result=on_result,
-        shard=parse_shard(shard),
-        skip_existing=skip_existing,
-        manifest=manifest,
+        shard=parse_shard(flags.get("shard")),
+        skip_existing=bool(flags.get("skip_existing", False)),
+        manifest=flags.get("manifest"),
         error_text=lambda exc: report.for_user(exc.message),
     )
 

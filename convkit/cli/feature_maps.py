@@ -196,16 +196,7 @@ class Shared:
 
     def batch(self, tick=None) -> BatchOptions:
         """The executor's options (:func:`~convkit.cli.common.batch_options`)."""
-        return batch_options(
-            self.jobs,
-            self.fail_fast,
-            tick,
-            scheduler=self.scheduler,
-            scheduler_file=self.scheduler_file,
-            shard=self.shard,
-            skip_existing=self.skip_existing,
-            manifest=self.manifest,
-        )
+        return batch_options(vars(self), tick)
 
 
 def extract(network: Network, shared: Shared) -> None:

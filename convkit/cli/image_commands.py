@@ -76,6 +76,7 @@ def info(
 
     Example: convkit info photos/ --json
     """
+    flags = dict(locals())  # the batch flags, for batch_options
     from convkit.cli.common import json_records
     from convkit.image.tasks import describe_images
 
@@ -89,16 +90,7 @@ def info(
             report.emit(json.dumps(result))
 
     with report.progress(shard_count(sources, shard), "images") as tick:
-        options = batch_options(
-            jobs,
-            fail_fast,
-            tick,
-            stream,
-            scheduler=scheduler,
-            scheduler_file=scheduler_file,
-            shard=shard,
-            manifest=manifest,
-        )
+        options = batch_options(flags, tick, stream)
         result = describe_images(sources, max_pixels=max_pixels, batch=options)
     if json_out and not jsonl:
         report.emit(json.dumps(json_records(result, sources), indent=2))
@@ -209,6 +201,7 @@ def grayscale(
 
     Example: convkit grayscale cat.jpg --resize 512x512 -o cat_gray.png
     """
+    flags = dict(locals())  # the batch flags, for batch_options
     from convkit.image.geometry import parse_resize
     from convkit.image.tasks import grayscale_images
 
@@ -222,16 +215,7 @@ def grayscale(
             interpolation=interpolation,
             keep_aspect=keep_aspect,
             max_pixels=max_pixels,
-            batch=batch_options(
-                jobs,
-                fail_fast,
-                tick,
-                scheduler=scheduler,
-                scheduler_file=scheduler_file,
-                shard=shard,
-                skip_existing=skip_existing,
-                manifest=manifest,
-            ),
+            batch=batch_options(flags, tick),
             dry_run=dry_run,
         )
     close_batch(result, sources, dry_run=dry_run, quiet=quiet)
@@ -350,6 +334,7 @@ def filter_(
 
     Example: convkit filter cat.jpg --gray -k sobel-x -k sobel-y --out-dir edges/
     """
+    flags = dict(locals())  # the batch flags, for batch_options
     from convkit.image.kernels import parse_kernel_args
     from convkit.image.tasks import filter_images
 
@@ -372,16 +357,7 @@ def filter_(
             range_mode=range_mode,
             raw=raw,
             max_pixels=max_pixels,
-            batch=batch_options(
-                jobs,
-                fail_fast,
-                tick,
-                scheduler=scheduler,
-                scheduler_file=scheduler_file,
-                shard=shard,
-                skip_existing=skip_existing,
-                manifest=manifest,
-            ),
+            batch=batch_options(flags, tick),
             dry_run=dry_run,
         )
     close_batch(result, sources, dry_run=dry_run, quiet=quiet)

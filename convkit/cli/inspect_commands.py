@@ -214,6 +214,7 @@ def explain(
 
     Example: convkit explain out/first-cnn/model.keras cat.png -d why/ --top-k 2
     """
+    flags = dict(locals())  # the batch flags, for batch_options
     from convkit.arithmetic.sizes import parse_bytes
     from convkit.insight.explain import Explanation, explain_images, open_gradcam
     from convkit.insight.models import open_image_classifier
@@ -240,18 +241,7 @@ def explain(
         )
 
     def options(tick=None):
-        return batch_options(
-            jobs,
-            fail_fast,
-            tick,
-            verb="explained",
-            per_image=True,
-            scheduler=scheduler,
-            scheduler_file=scheduler_file,
-            shard=shard,
-            skip_existing=skip_existing,
-            manifest=manifest,
-        )
+        return batch_options(flags, tick, verb="explained", per_image=True)
 
     if dry_run:
         result = explain_images(

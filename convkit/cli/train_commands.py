@@ -353,6 +353,7 @@ def predict(
 
     Example: convkit predict out/first-cnn/model.keras photos/ --top-k 3
     """
+    flags = dict(locals())  # the batch flags, for batch_options
     from convkit.arithmetic.sizes import parse_bytes
     from convkit.cli.common import batch_options, collect_inputs, shard_sources
     from convkit.training.predict import open_classifier
@@ -370,18 +371,7 @@ def predict(
         return
     stream = _json_lines(sources) if jsonl else None
     with report.progress(len(shard_sources(sources, shard)), "images") as tick:
-        options = batch_options(
-            jobs,
-            fail_fast,
-            tick,
-            stream,
-            verb="classified",
-            per_image=True,
-            scheduler=scheduler,
-            scheduler_file=scheduler_file,
-            shard=shard,
-            manifest=manifest,
-        )
+        options = batch_options(flags, tick, stream, verb="classified", per_image=True)
         result = classifier.classify(sources, options)
     _report_predictions(result, sources, json_out=json_out and not jsonl, table=not jsonl)
     finish_batch(result, quiet=quiet, verb="classified", per_image=True)
