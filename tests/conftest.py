@@ -273,3 +273,25 @@ def stray_temp_files(root: Path) -> list[Path]:
 @pytest.fixture
 def no_stray_temp_files():
     return stray_temp_files
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tmp_path_factory):
+    """A fixed 8x8x3 classifier, saved as ``model.keras`` with a ``labels.txt`` (red, green,
+    blue): the softmax of (mean red, mean green, mean blue) / 64, so its answer for any
+    image can be worked out with NumPy."""
+    import warnings
+
+    from convkit.heavy import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Rescaling(1 / 64)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Activation("softmax")(x)
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        keras.Model(inputs, outputs).save(path)
+    (path.parent / "labels.txt").write_text("red\ngreen\nblue\n")
+    return path

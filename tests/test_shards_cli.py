@@ -385,26 +385,6 @@ def test_conv_shards_write_what_one_run_writes(photos, tmp_path, run_main, cli_e
     assert union == files_under(tmp_path / "plain")
 
 
-@pytest.fixture(scope="module")
-def tiny_classifier(tmp_path_factory):
-    """An 8x8x3 classifier: softmax of the mean red, green and blue / 64."""
-    import warnings
-
-    from convkit.heavy import import_keras
-
-    keras = import_keras()
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Rescaling(1 / 64)(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Activation("softmax")(x)
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        keras.Model(inputs, outputs).save(path)
-    (path.parent / "labels.txt").write_text("red\ngreen\nblue\n")
-    return path
-
-
 @pytest.mark.keras
 def test_predict_shards_classify_what_one_run_classifies(
     tiny_classifier, photos, tmp_path, run_main

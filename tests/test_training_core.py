@@ -5,7 +5,6 @@ executor. References are NumPy and Keras itself, never convkit's own output."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -211,24 +210,6 @@ def test_class_names_of_a_model(tmp_path):
 # --------------------------------------------------------------------------- predict's batch
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A fixed 8x8x3 classifier: softmax of (mean red, mean green, mean blue) / 64."""
-    from convkit.heavy import import_keras
-
-    keras = import_keras()
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Rescaling(1 / 64)(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Activation("softmax")(x)
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        keras.Model(inputs, outputs).save(path)
-    (path.parent / "labels.txt").write_text("red\ngreen\nblue\n")
-    return path
-
-
 def _sources(tmp_path, colours):
     from convkit.image.sources import collect_sources
 
@@ -247,12 +228,12 @@ def _sources(tmp_path, colours):
 
 @pytest.mark.keras
 @pytest.mark.parametrize("jobs", [1, 3])
-def test_classify_answers_every_image_in_order(tiny_model, tmp_path, jobs):
+def test_classify_answers_every_image_in_order(tiny_classifier, tmp_path, jobs):
     from convkit.training.predict import open_classifier
 
     colours = [(250, 10, 10), (10, 250, 10), None, (10, 10, 250), (200, 180, 0)]
     sources = _sources(tmp_path, colours)
-    classifier = open_classifier(tiny_model.parent, top_k=2, max_memory=3 << 30)
+    classifier = open_classifier(tiny_classifier.parent, top_k=2, max_memory=3 << 30)
     assert classifier.class_names == ["red", "green", "blue"] and classifier.note is None
     assert classifier.max_memory == 3 << 30  # what a cluster's workers load the model with
     report = classifier.classify(sources, BatchOptions(jobs=jobs), batch=2)
@@ -276,11 +257,13 @@ def test_classify_answers_every_image_in_order(tiny_model, tmp_path, jobs):
 
 
 @pytest.mark.keras
-def test_classify_fail_fast_stops_new_work(tiny_model, tmp_path):
+def test_classify_fail_fast_stops_new_work(tiny_classifier, tmp_path):
     from convkit.training.predict import open_classifier
 
     sources = _sources(tmp_path, [(250, 0, 0), None, (0, 250, 0), (0, 0, 250)])
-    report = open_classifier(tiny_model).classify(sources, BatchOptions(jobs=1, fail_fast=True))
+    report = open_classifier(tiny_classifier).classify(
+        sources, BatchOptions(jobs=1, fail_fast=True)
+    )
     assert report.failed == 1 and report.stopped_early
     assert report.results[0].predictions[0]["class"] == "red"
     assert report.results[2:] == [None, None]
