@@ -35,16 +35,28 @@ from convkit.cli.options import (
     Strategy,
 )
 from convkit.cli.train_events import ConsoleEvents
+from convkit.cli.train_options import DATA as _DATA
+from convkit.cli.train_options import MODEL as _MODEL
+from convkit.cli.train_options import OUT as _OUT
+from convkit.cli.train_options import TRAIN as _TRAIN
+from convkit.cli.train_options import (
+    Augment,
+    BatchSize,
+    Epochs,
+    Limit,
+    Lr,
+    MaxMemory,
+    Overwrite,
+    RestoreBest,
+    Resume,
+    Seed,
+)
 from convkit.cli.train_report import report_run
 from convkit.errors import UsageError
 
 if TYPE_CHECKING:
     from convkit.engine.executor import BatchReport
 
-_DATA = "Data"
-_MODEL = "Model"
-_TRAIN = "Training"
-_OUT = "Results"
 
 _MODELS_HELP = (
     "small (default: three conv/pool blocks, fast on a CPU) or classic (the network of "
@@ -56,26 +68,8 @@ _MODELS_HELP = (
 
 
 def train_cifar(
-    epochs: Annotated[
-        int | None,
-        typer.Option(
-            "--epochs",
-            "-e",
-            help="Epochs to train (with --resume: the new total) \\[default: 10].",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            "-b",
-            help="Images per training step \\[default: 64].",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
     model: Annotated[
         str | None,
         typer.Option(
@@ -94,35 +88,9 @@ def train_cifar(
             rich_help_panel=_MODEL,
         ),
     ] = None,
-    restore_best: Annotated[
-        bool | None,
-        typer.Option(
-            "--restore-best",
-            help="Keep the weights of the epoch with the best validation accuracy, not the "
-            "last: evaluate and save those.",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    augment: Annotated[
-        bool | None,
-        typer.Option(
-            "--augment/--no-augment",
-            help="Random horizontal flips and shifts of up to 4 pixels, on the fly "
-            "\\[default: off].",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    lr: Annotated[
-        float | None,
-        typer.Option(
-            "--lr",
-            help="Learning rate of the Adam optimizer \\[default: 0.001].",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
+    restore_best: RestoreBest = None,
+    augment: Augment = None,
+    lr: Lr = None,
     val_split: Annotated[
         float | None,
         typer.Option(
@@ -133,26 +101,8 @@ def train_cifar(
             rich_help_panel=_TRAIN,
         ),
     ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            "--limit",
-            help="Use only N training images (validation included), for a quick run. The "
-            "test set is always complete.",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            "--seed",
-            help="Make the run repeatable: the same seed gives the same split, order, "
-            "augmentation and weights. Without it a seed is drawn and saved in metrics.json.",
-            show_default=False,
-            rich_help_panel=_TRAIN,
-        ),
-    ] = None,
+    limit: Limit = None,
+    seed: Seed = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -162,25 +112,8 @@ def train_cifar(
             rich_help_panel=_OUT,
         ),
     ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            "--resume",
-            help="Continue the run in DIR from its last completed epoch, with its settings; "
-            "--epochs sets the new total.",
-            metavar="DIR",
-            show_default=False,
-            rich_help_panel=_OUT,
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--overwrite",
-            help="Replace the results of an earlier run in --out.",
-            rich_help_panel=_OUT,
-        ),
-    ] = False,
+    resume: Resume = None,
+    overwrite: Overwrite = False,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -210,17 +143,7 @@ def train_cifar(
         ),
     ] = True,
     strategy: Strategy = "auto",
-    max_memory: Annotated[
-        str,
-        typer.Option(
-            "--max-memory",
-            help="Refuse a model whose training step would need more memory (float32 weights, "
-            "gradients and Adam's moments, and a batch's layer outputs and their gradients), "
-            "before anything is built: bytes, or K, M, G, T (powers of 1024).",
-            metavar="SIZE",
-            rich_help_panel=_MODEL,
-        ),
-    ] = "4G",
+    max_memory: MaxMemory = "4G",
     json_out: Annotated[
         bool,
         typer.Option(

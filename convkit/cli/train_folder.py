@@ -17,6 +17,22 @@ import typer
 from convkit.cli import report
 from convkit.cli.options import DEFAULTS, Jobs, MaxPixels, Strategy
 from convkit.cli.train_events import ConsoleEvents
+from convkit.cli.train_options import DATA as _DATA
+from convkit.cli.train_options import MODEL as _MODEL
+from convkit.cli.train_options import OUT as _OUT
+from convkit.cli.train_options import (
+    Augment,
+    BatchSize,
+    Epochs,
+    Limit,
+    Lr,
+    MaxMemory,
+    Overwrite,
+    RestoreBest,
+    Resume,
+    Seed,
+)
+from convkit.cli.train_options import option as _option
 from convkit.cli.train_report import report_run
 from convkit.errors import UsageError
 
@@ -24,16 +40,8 @@ if TYPE_CHECKING:
     from convkit.training.folders import FolderScan
     from convkit.training.results import TrainResult
 
-_DATA = "Data"
-_MODEL = "Model"
-_TRAIN = "Training"
-_OUT = "Results"
 _CIFAR = ("cifar10", "cifar100")
 _SHOWN_BAD = 20  # unreadable files named one by one; the rest counted
-
-
-def _option(*flags: str, help: str, panel: str = _TRAIN, **kw):  # noqa: A002
-    return typer.Option(*flags, help=help, show_default=False, rich_help_panel=panel, **kw)
 
 
 def train(
@@ -52,20 +60,8 @@ def train(
             "--out", help="Folder for the results \\[default: out/NAME-DATE-TIME].", panel=_OUT
         ),
     ] = None,
-    resume: Annotated[
-        Path | None,
-        _option(
-            "--resume",
-            help="Continue the run in DIR from its last completed epoch, with its settings; "
-            "--epochs sets the new total.",
-            metavar="DIR",
-            panel=_OUT,
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool,
-        _option("--overwrite", help="Replace the results of an earlier run in --out.", panel=_OUT),
-    ] = False,
+    resume: Resume = None,
+    overwrite: Overwrite = False,
     image_size: Annotated[
         str | None,
         _option(
@@ -160,56 +156,15 @@ def train(
             panel=_MODEL,
         ),
     ] = None,
-    epochs: Annotated[
-        int | None,
-        _option(
-            "--epochs", "-e", help="Epochs to train (with --resume: the new total) \\[default: 10]."
-        ),
-    ] = None,
-    batch_size: Annotated[
-        int | None, _option("--batch-size", "-b", help="Images per training step \\[default: 64].")
-    ] = None,
-    lr: Annotated[
-        float | None,
-        _option("--lr", help="Learning rate of the Adam optimizer \\[default: 0.001]."),
-    ] = None,
-    augment: Annotated[
-        bool | None,
-        _option(
-            "--augment/--no-augment",
-            help="Random horizontal flips and shifts of up to 4 pixels \\[default: off].",
-        ),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        _option(
-            "--limit",
-            help="Use only N training images (validation included, a stratified share of each "
-            "class), for a quick run. The test set is always complete.",
-        ),
-    ] = None,
-    seed: Annotated[
-        int | None,
-        _option("--seed", help="Make the run repeatable: the same splits, order and weights."),
-    ] = None,
-    restore_best: Annotated[
-        bool | None,
-        _option(
-            "--restore-best",
-            help="Keep the weights of the epoch with the best validation accuracy, not the last.",
-        ),
-    ] = None,
+    epochs: Epochs = None,
+    batch_size: BatchSize = None,
+    lr: Lr = None,
+    augment: Augment = None,
+    limit: Limit = None,
+    seed: Seed = None,
+    restore_best: RestoreBest = None,
     strategy: Strategy = "auto",
-    max_memory: Annotated[
-        str,
-        typer.Option(
-            "--max-memory",
-            help="Refuse a model whose training step would need more memory, before anything "
-            "is built: bytes, or K, M, G, T.",
-            metavar="SIZE",
-            rich_help_panel=_MODEL,
-        ),
-    ] = "4G",
+    max_memory: MaxMemory = "4G",
     max_pixels: MaxPixels = DEFAULTS["max_pixels"],
     jobs: Jobs = None,
     data_dir: Annotated[
