@@ -23,22 +23,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from test_shape_calc_keras import K  # noqa: E402  (Keras, imported on first use)
 
 from convkit.arithmetic.schedule import layer_schedule  # noqa: E402
 from convkit.errors import SpecError, UsageError  # noqa: E402
-
-_KERAS = None
-
-
-def K():
-    """Keras, imported on first use (never at module level: see TID253 in pyproject)."""
-    global _KERAS
-    if _KERAS is None:
-        import keras
-
-        _KERAS = keras
-    return _KERAS
-
 
 # --------------------------------------------------------------------------- references
 
